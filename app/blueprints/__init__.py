@@ -1,0 +1,1 @@
+"""One blueprint per audience: public, auth, applicant, instruction, committee, finance, admin, api."""

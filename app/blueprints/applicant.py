@@ -1,0 +1,41 @@
+"""The applicant's space: their organisations and their files."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from app.access import can_view_application, role_required, visible_applications
+from app.extensions import db
+from app.models import Application, Membership
+
+bp = Blueprint("applicant", __name__, url_prefix="/espace")
+
+
+@bp.get("/")
+@role_required("applicant")
+def index():
+    memberships = db.session.execute(
+        select(Membership).where(Membership.user_id == current_user.id).options(joinedload(Membership.organisation))
+    ).scalars().all()
+    org_ids = [m.organisation_id for m in memberships]
+    files = db.session.execute(
+        select(Application)
+        .where(Application.organisation_id.in_(org_ids))
+        .options(joinedload(Application.call), joinedload(Application.organisation))
+        .order_by(Application.updated_at.desc())
+    ).scalars().all()
+    return render_template("applicant/index.html", memberships=memberships, files=files)
+
+
+@bp.get("/dossiers/<reference>")
+@role_required("applicant")
+def application_detail(reference: str):
+    application = db.session.execute(
+        visible_applications(current_user).where(Application.reference == reference)
+    ).scalar_one_or_none()
+    if application is None or not can_view_application(current_user, application):
+        abort(404)
+    return render_template("applicant/application.html", application=application)

@@ -1,0 +1,156 @@
+"""Command-line interface: ``flask --app wsgi <command>``."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from app.extensions import db
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(create_user_command)
+    app.cli.add_command(seed_demo_command)
+    app.cli.add_command(worker_command)
+    app.cli.add_command(audit_group)
+    app.cli.add_command(workflows_group)
+
+
+@click.command("create-user")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", "roles", multiple=True, required=True,
+              help="applicant, instructor, expert, committee, finance or admin; ROLE:CALL_REFERENCE scopes it to a call.")
+@click.password_option(help="Asked for when not given.")
+@with_appcontext
+def create_user_command(email: str, name: str, roles: tuple[str, ...], password: str) -> None:
+    """Create a confirmed account (staff are created this way or by an admin)."""
+    from sqlalchemy import select
+
+    from app.errors import UserFacingError
+    from app.models import Call
+    from app.operations.accounts import create_user
+
+    parsed: list[tuple[str, int | None]] = []
+    for spec in roles:
+        role, _sep, call_ref = spec.partition(":")
+        call_id = None
+        if call_ref:
+            call_id = db.session.execute(select(Call.id).where(Call.reference == call_ref)).scalar()
+            if call_id is None:
+                raise click.ClickException(f"unknown call {call_ref!r}")
+        parsed.append((role, call_id))
+    try:
+        user = create_user(db.session, email=email, name=name, password=password, roles=parsed, actor=None, actor_role="system")
+    except UserFacingError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"created {user.email} with roles {', '.join(spec for spec in roles)}")
+
+
+@click.command("seed-demo")
+@click.option("--scale", type=click.IntRange(min=0), default=0, help="Also add N synthetic files.")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the demo is already loaded.")
+@with_appcontext
+def seed_demo_command(scale: int, if_empty: bool) -> None:
+    """Load the demo data (plan, calls, one account per role, files)."""
+    from app.operations.demo import DEMO_ACCOUNTS, is_seeded, seed_demo, seed_scale
+
+    if current_app.config["GUICHET_ENV"] == "production":
+        raise click.ClickException("seed-demo is refused in production: demo accounts use the password 'demo'")
+    if not is_seeded(db.session):
+        summary = seed_demo(db.session)
+        db.session.commit()
+        click.echo(f"demo loaded: {summary['calls']} calls, {summary['users']} accounts, {summary['files']} files")
+        click.echo("demo accounts (password: demo):")
+        for email, name, role in DEMO_ACCOUNTS:
+            click.echo(f"  {role:<11} {email}")
+    elif if_empty and not scale:
+        click.echo("demo already loaded")
+        return
+    elif not scale:
+        click.echo("demo already loaded")
+    if scale:
+        started = time.monotonic()
+        n = seed_scale(db.session, scale)
+        db.session.commit()
+        click.echo(f"added {n} synthetic files in {time.monotonic() - started:.1f} s")
+
+
+@click.command("worker")
+@click.option("--queue", "queues", multiple=True, help="Queues to serve (default: all).")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@with_appcontext
+def worker_command(queues: tuple[str, ...], burst: bool) -> None:
+    """Serve the RQ queues (needs REDIS_URL)."""
+    from rq import Worker
+
+    from app.jobs import QUEUES, runner
+
+    if not current_app.config.get("REDIS_URL"):
+        raise click.ClickException("REDIS_URL is not set: without Redis, jobs run in-process and need no worker")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    class AppWorker(Worker):
+        """Runs each job inside an application context, with a fresh session."""
+
+        def perform_job(self, job, queue):  # type: ignore[override]
+            with app.app_context():
+                try:
+                    return super().perform_job(job, queue)
+                finally:
+                    db.session.remove()
+
+    job_runner = runner()
+    worker = AppWorker([job_runner.queue(q) for q in (queues or QUEUES)], connection=job_runner.redis)
+    worker.work(burst=burst)
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The audit trail."""
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify() -> None:
+    """Recompute the hash chain; exit 1 at the first broken or altered row."""
+    from sqlalchemy import func, select
+
+    from app.audit import verify_chain
+    from app.models import AuditEntry
+
+    total = db.session.execute(select(func.count(AuditEntry.id))).scalar_one()
+    for fault in verify_chain(db.session):
+        click.echo(f"audit chain broken at row {fault.entry_id}: {fault.problem}", err=True)
+        sys.exit(1)
+    click.echo(f"audit chain intact: {total} rows")
+
+
+@click.group("workflows")
+def workflows_group() -> None:
+    """Workflow definitions."""
+
+
+@workflows_group.command("check")
+def workflows_check() -> None:
+    """Validate every workflow definition; exit 1 on any fault."""
+    import workflows
+
+    results = workflows.check_all()
+    faulty = 0
+    for name, problems in sorted(results.items()):
+        if problems:
+            faulty += 1
+            click.echo(f"{name}: {len(problems)} problem(s)", err=True)
+            for problem in problems:
+                click.echo(f"  - {problem}", err=True)
+        else:
+            click.echo(f"{name}: ok")
+    if faulty:
+        sys.exit(1)

@@ -1,0 +1,34 @@
+"""All models, imported here so Alembic and the app see the whole metadata."""
+
+from app.models.application import Application, ReferenceCounter
+from app.models.audit import GENESIS_HASH, AuditEntry, AuditPurgeAllowed
+from app.models.base import Base, UTCDateTime, utcnow
+from app.models.call import CALL_STATUSES, Axis, Call, Plan
+from app.models.organisation import GRAND_EST_DEPARTMENTS, Membership, Organisation
+from app.models.token import TOKEN_SCOPES, ApiToken
+from app.models.user import FILE_READING_ROLES, ROLE_VALUES, Role, RoleAssignment, User
+
+__all__ = [
+    "Application",
+    "ApiToken",
+    "AuditEntry",
+    "AuditPurgeAllowed",
+    "Axis",
+    "Base",
+    "CALL_STATUSES",
+    "Call",
+    "FILE_READING_ROLES",
+    "GENESIS_HASH",
+    "GRAND_EST_DEPARTMENTS",
+    "Membership",
+    "Organisation",
+    "Plan",
+    "ROLE_VALUES",
+    "ReferenceCounter",
+    "Role",
+    "RoleAssignment",
+    "TOKEN_SCOPES",
+    "User",
+    "UTCDateTime",
+    "utcnow",
+]

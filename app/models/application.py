@@ -1,0 +1,62 @@
+"""Files (« dossiers ») submitted by organisations to calls."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Base, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from app.models.call import Call
+    from app.models.organisation import Organisation
+    from app.models.user import User
+
+
+class Application(Base):
+    __tablename__ = "applications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(30), unique=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"))
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    title: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(40), default="draft")
+    requested_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    workflow_version: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    call: Mapped["Call"] = relationship(back_populates="applications")
+    organisation: Mapped["Organisation"] = relationship()
+    created_by: Mapped["User | None"] = relationship()
+
+    # Optimistic locking: every UPDATE checks and bumps ``version``; a stale
+    # write raises StaleDataError instead of silently overwriting.
+    __mapper_args__ = {"version_id_col": version}
+
+    __table_args__ = (
+        CheckConstraint("requested_amount_cents >= 0", name="requested_positive"),
+        CheckConstraint("state <> 'draft' OR submitted_at IS NULL", name="draft_not_submitted"),
+        Index("ix_applications_call_state", "call_id", "state"),
+        Index("ix_applications_state_created", "state", "created_at"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<Application {self.reference} {self.state}>"
+
+
+class ReferenceCounter(Base):
+    """Last sequence number given per (prefix, year), advanced atomically."""
+
+    __tablename__ = "reference_counters"
+
+    prefix: Mapped[str] = mapped_column(String(10), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_value: Mapped[int] = mapped_column(Integer, default=0)

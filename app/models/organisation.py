@@ -1,0 +1,68 @@
+"""Organisations (companies, labs, associations) identified by their SIRET."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Base, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from app.models.user import User
+
+GRAND_EST_DEPARTMENTS = ("08", "10", "51", "52", "54", "55", "57", "67", "68", "88")
+SIZE_CATEGORIES = ("micro", "small", "medium", "large")
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    siret: Mapped[str] = mapped_column(String(14), unique=True)
+    siren: Mapped[str] = mapped_column(String(9), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    legal_form: Mapped[str | None] = mapped_column(String(100))
+    headcount: Mapped[int | None] = mapped_column(Integer)
+    turnover_cents: Mapped[int | None] = mapped_column(BigInteger)
+    balance_sheet_cents: Mapped[int | None] = mapped_column(BigInteger)
+    department: Mapped[str | None] = mapped_column(String(3))
+    naf_code: Mapped[str | None] = mapped_column(String(6))
+    size_category: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    memberships: Mapped[list["Membership"]] = relationship(back_populates="organisation", cascade="all, delete-orphan")
+
+    __table_args__ = (
+        CheckConstraint("length(siret) = 14", name="siret_length"),
+        CheckConstraint("length(siren) = 9", name="siren_length"),
+        CheckConstraint("substr(siret, 1, 9) = siren", name="siret_starts_with_siren"),
+        CheckConstraint("headcount IS NULL OR headcount >= 0", name="headcount_positive"),
+        CheckConstraint("turnover_cents IS NULL OR turnover_cents >= 0", name="turnover_positive"),
+        CheckConstraint("balance_sheet_cents IS NULL OR balance_sheet_cents >= 0", name="balance_positive"),
+        CheckConstraint(
+            "size_category IS NULL OR size_category IN ('micro', 'small', 'medium', 'large')", name="size_category"
+        ),
+    )
+
+    def __repr__(self) -> str:
+        return f"<Organisation {self.siret} {self.name}>"
+
+
+class Membership(Base):
+    """A user acting for an organisation; the owner invites the others."""
+
+    __tablename__ = "memberships"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    is_owner: Mapped[bool] = mapped_column(default=False)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    user: Mapped["User"] = relationship(back_populates="memberships")
+    organisation: Mapped[Organisation] = relationship(back_populates="memberships")
+
+    __table_args__ = (UniqueConstraint("user_id", "organisation_id", name="uq_memberships_user_organisation"),)
