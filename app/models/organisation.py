@@ -6,7 +6,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from stdnum.exceptions import ValidationError
+from stdnum.fr import siren as stdnum_siren
+from stdnum.fr import siret as stdnum_siret
 
 from app.models.base import Base, UTCDateTime, utcnow
 
@@ -15,6 +18,24 @@ if TYPE_CHECKING:
 
 GRAND_EST_DEPARTMENTS = ("08", "10", "51", "52", "54", "55", "57", "67", "68", "88")
 SIZE_CATEGORIES = ("micro", "small", "medium", "large")
+
+
+class InvalidIdentifier(ValueError):
+    """A SIRET or SIREN that fails python-stdnum's checks (La Poste's rule included)."""
+
+
+def clean_siret(value: str) -> str:
+    try:
+        return stdnum_siret.validate(value)
+    except ValidationError as exc:
+        raise InvalidIdentifier(f"invalid SIRET {value!r}: {exc}") from None
+
+
+def clean_siren(value: str) -> str:
+    try:
+        return stdnum_siren.validate(value)
+    except ValidationError as exc:
+        raise InvalidIdentifier(f"invalid SIREN {value!r}: {exc}") from None
 
 
 class Organisation(Base):
@@ -46,6 +67,14 @@ class Organisation(Base):
             "size_category IS NULL OR size_category IN ('micro', 'small', 'medium', 'large')", name="size_category"
         ),
     )
+
+    @validates("siret")
+    def _validate_siret(self, key: str, value: str) -> str:
+        return clean_siret(value)
+
+    @validates("siren")
+    def _validate_siren(self, key: str, value: str) -> str:
+        return clean_siren(value)
 
     def __repr__(self) -> str:
         return f"<Organisation {self.siret} {self.name}>"

@@ -21,7 +21,7 @@ depends_on = None
 PG_AUDIT_GUARD = """
 CREATE FUNCTION audit_log_guard() RETURNS trigger AS $$
 BEGIN
-    IF TG_OP = 'DELETE' AND EXISTS (SELECT 1 FROM audit_purge_allowed) THEN
+    IF TG_OP IN ('DELETE', 'TRUNCATE') AND EXISTS (SELECT 1 FROM audit_purge_allowed) THEN
         RETURN OLD;
     END IF;
     RAISE EXCEPTION 'audit_log is append-only (% refused)', TG_OP;
@@ -37,6 +37,8 @@ def create_audit_guards():
                    "FOR EACH ROW EXECUTE FUNCTION audit_log_guard()")
         op.execute("CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
                    "FOR EACH ROW EXECUTE FUNCTION audit_log_guard()")
+        op.execute("CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+                   "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_guard()")
     else:
         op.execute("CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
                    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only (UPDATE refused)'); END")
@@ -46,6 +48,8 @@ def create_audit_guards():
 
 
 def drop_audit_guards():
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log")
     op.execute("DROP TRIGGER IF EXISTS audit_log_no_update" + (" ON audit_log" if op.get_bind().dialect.name == "postgresql" else ""))
     op.execute("DROP TRIGGER IF EXISTS audit_log_no_delete" + (" ON audit_log" if op.get_bind().dialect.name == "postgresql" else ""))
     if op.get_bind().dialect.name == "postgresql":

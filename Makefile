@@ -1,0 +1,50 @@
+# Guichet — the two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+FLASK  := $(BIN)/flask --app wsgi
+
+.PHONY: install run test test-postgres worker bench translations services clean
+
+install: $(VENV)/.installed translations
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+translations: $(VENV)/.installed
+	$(BIN)/pybabel compile --statistics -d translations 2>&1 | tail -n 1
+
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) seed-demo --if-empty
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The suite against PostgreSQL and Redis started on loopback by scripts/services.sh.
+test-postgres: install
+	scripts/services.sh install
+	scripts/services.sh start
+	eval "$$(scripts/services.sh env)" && $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+worker: install
+	$(FLASK) worker
+
+bench: install
+	scripts/services.sh install
+	scripts/services.sh start
+	eval "$$(scripts/services.sh env)" && $(BIN)/python bench/run.py
+
+services:
+	scripts/services.sh install
+	scripts/services.sh start
+	scripts/services.sh env
+
+clean:
+	rm -rf $(VENV) .pytest_cache
