@@ -67,14 +67,11 @@ def seed_demo_command(scale: int, if_empty: bool) -> None:
         summary = seed_demo(db.session)
         db.session.commit()
         click.echo(f"demo loaded: {summary['calls']} calls, {summary['users']} accounts, {summary['files']} files")
-        click.echo("demo accounts (password: demo):")
-        for email, name, role in DEMO_ACCOUNTS:
-            click.echo(f"  {role:<11} {email}")
-    elif if_empty and not scale:
-        click.echo("demo already loaded")
-        return
-    elif not scale:
-        click.echo("demo already loaded")
+    else:
+        click.echo("demo already loaded" + ("" if if_empty else ": nothing added"))
+    click.echo("demo accounts (password: demo):")
+    for email, _name, role in DEMO_ACCOUNTS:
+        click.echo(f"  {role:<11} {email}")
     if scale:
         started = time.monotonic()
         n = seed_scale(db.session, scale)
