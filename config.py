@@ -168,6 +168,8 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> dict[
         "LOGIN_IP_RATE_LIMIT": _str(env, "LOGIN_IP_RATE_LIMIT", "30 per 5 minutes"),
         "API_TOKEN_DAYS": _int(env, "API_TOKEN_DAYS", 30, minimum=1),
         "EMAIL_TOKEN_MAX_AGE": _int(env, "EMAIL_TOKEN_HOURS", 48, minimum=1) * 3600,
+        # scrypt everywhere; the test profile trades strength for speed.
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000" if profile == "testing" else "scrypt",
         "PASSWORD_MIN_LENGTH": _int(env, "PASSWORD_MIN_LENGTH", 12, minimum=8),
         "PAGE_SIZE": _int(env, "PAGE_SIZE", 50, minimum=5),
     }

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, request, session
+from flask import Flask, g, has_request_context, request, session
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -91,6 +91,8 @@ def register_i18n(app: Flask) -> None:
 
     def select_locale() -> str:
         languages = app.config["LANGUAGES"]
+        if not has_request_context():  # CLI commands and jobs: the default language
+            return app.config["BABEL_DEFAULT_LOCALE"]
         if current_user and current_user.is_authenticated and current_user.locale in languages:
             return current_user.locale
         chosen = session.get("lang")

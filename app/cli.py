@@ -85,26 +85,12 @@ def seed_demo_command(scale: int, if_empty: bool) -> None:
 @with_appcontext
 def worker_command(queues: tuple[str, ...], burst: bool) -> None:
     """Serve the RQ queues (needs REDIS_URL)."""
-    from rq import Worker
-
-    from app.jobs import QUEUES, runner
+    from app.jobs import QUEUES, make_worker
 
     if not current_app.config.get("REDIS_URL"):
         raise click.ClickException("REDIS_URL is not set: without Redis, jobs run in-process and need no worker")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-
-    class AppWorker(Worker):
-        """Runs each job inside an application context, with a fresh session."""
-
-        def perform_job(self, job, queue):  # type: ignore[override]
-            with app.app_context():
-                try:
-                    return super().perform_job(job, queue)
-                finally:
-                    db.session.remove()
-
-    job_runner = runner()
-    worker = AppWorker([job_runner.queue(q) for q in (queues or QUEUES)], connection=job_runner.redis)
+    worker = make_worker(app, queues or QUEUES)
     worker.work(burst=burst)
 
 

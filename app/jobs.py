@@ -38,11 +38,19 @@ class PendingJob:
 
 
 def enqueue_after_commit(func: Callable[..., Any], *args: Any, queue: str = "default", **kwargs: Any) -> None:
+    """Queue ``func(*args, **kwargs)`` to run once the current transaction commits.
+
+    The job is tied to the innermost transaction open now: rolling back that
+    savepoint, or the whole transaction, drops it."""
     from app.extensions import db
 
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}")
-    db.session.info.setdefault(_PENDING, []).append(PendingJob(func, args, kwargs, queue))
+    session = db.session()
+    if not session.in_transaction():
+        session.begin()
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_PENDING, []).append((transaction, PendingJob(func, args, kwargs, queue)))
 
 
 def _run_in_context(app: Flask, job: PendingJob) -> None:
@@ -96,15 +104,45 @@ def runner() -> JobRunner:
 
 @event.listens_for(Session, "after_commit")
 def _dispatch_after_commit(session: Session) -> None:
-    jobs: list[PendingJob] = session.info.pop(_PENDING, [])
-    if not jobs:
+    pending = session.info.pop(_PENDING, [])
+    if not pending:
         return
     job_runner = runner()
-    for job in jobs:
+    for _transaction, job in pending:
         job_runner.dispatch(job)
 
 
+def _within(transaction: Any, ancestor: Any) -> bool:
+    while transaction is not None:
+        if transaction is ancestor:
+            return True
+        transaction = transaction.parent
+    return False
+
+
 @event.listens_for(Session, "after_soft_rollback")
-def _drop_on_rollback(session: Session, previous_transaction) -> None:
-    if previous_transaction.parent is None:
-        session.info.pop(_PENDING, None)
+def _drop_on_rollback(session: Session, previous_transaction: Any) -> None:
+    pending = session.info.get(_PENDING)
+    if pending:
+        session.info[_PENDING] = [(t, job) for t, job in pending if not _within(t, previous_transaction)]
+
+
+def make_worker(app: Flask, queue_names: tuple[str, ...] = QUEUES, *, simple: bool = False):
+    """An RQ worker whose jobs run inside an application context with a fresh
+    database session. ``simple`` runs jobs in this process (no fork)."""
+    from rq import SimpleWorker, Worker
+
+    from app.extensions import db
+
+    base = SimpleWorker if simple else Worker
+
+    class AppWorker(base):  # type: ignore[valid-type, misc]
+        def perform_job(self, job, queue, *args, **kwargs):  # type: ignore[override]
+            with app.app_context():
+                try:
+                    return super().perform_job(job, queue, *args, **kwargs)
+                finally:
+                    db.session.remove()
+
+    job_runner: JobRunner = app.extensions["guichet_jobs"]
+    return AppWorker([job_runner.queue(q) for q in queue_names], connection=job_runner.redis)

@@ -4,11 +4,13 @@ every table is emptied after each test that used the database."""
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sys
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, delete, insert, text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +28,24 @@ def _reset_postgres(url: str) -> None:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+
+
+class IsolatedClient(FlaskClient):
+    """Each request runs in a fresh context, as in production: it never reuses
+    an application context a fixture left open (nor its ``g``, where
+    Flask-Login caches the current user, nor its database session)."""
+
+    def open(self, *args, **kwargs):
+        from flask import has_app_context
+
+        from app.extensions import db
+
+        if has_app_context():
+            # A fixture's transaction would hold SQLite's write lock (every
+            # transaction is BEGIN IMMEDIATE) and hide its data from the request:
+            # end it, as the fixture's own request would have.
+            db.session.commit()
+        return contextvars.Context().run(super().open, *args, **kwargs)
 
 
 def make_test_env(instance: Path, database_url: str | None = None) -> dict[str, str]:
@@ -50,6 +70,7 @@ def app(tmp_path_factory):
     if env["DATABASE_URL"].startswith("postgresql"):
         _reset_postgres(env["DATABASE_URL"])
     application = create_app(env=env, config={"WTF_CSRF_ENABLED": False})
+    application.test_client_class = IsolatedClient
     with application.app_context():
         upgrade()
     yield application
@@ -76,7 +97,12 @@ def _empty_database(application) -> None:
                     conn.execute(delete(table))
             conn.execute(delete(AuditPurgeAllowed))
         limiter.reset()
-        application.extensions.get("guichet_outbox", []).clear()
+        application.extensions["guichet_outbox"] = []
+        if application.config.get("REDIS_URL"):
+            from app.jobs import QUEUES, runner
+
+            for name in QUEUES:
+                runner().queue(name).empty()
 
 
 @pytest.fixture(autouse=True)
@@ -102,10 +128,47 @@ def client(app):
     return app.test_client()
 
 
+def run_queued_jobs(application) -> None:
+    """With Redis configured, run what the RQ queues hold, through a real
+    worker in this process (so the memory mail backend is visible here)."""
+    if not application.config.get("REDIS_URL"):
+        return
+    from app.jobs import make_worker
+
+    make_worker(application, simple=True).work(burst=True)
+
+
+class Outbox(list):
+    """The mail sent so far. Reading it first drains the RQ queues when Redis is
+    configured, so the same tests check the in-process and the RQ paths."""
+
+    def __init__(self, application) -> None:
+        super().__init__()
+        self.application = application
+
+    def _sync(self) -> None:
+        run_queued_jobs(self.application)
+
+    def __len__(self) -> int:
+        self._sync()
+        return super().__len__()
+
+    def __iter__(self):
+        self._sync()
+        return super().__iter__()
+
+    def __getitem__(self, index):
+        self._sync()
+        return super().__getitem__(index)
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+
 @pytest.fixture
 def outbox(app):
-    box = app.extensions.setdefault("guichet_outbox", [])
-    box.clear()
+    box = Outbox(app)
+    app.extensions["guichet_outbox"] = box
     return box
 
 

@@ -71,7 +71,7 @@ def make_application(session, call: Call, organisation: Organisation, *, state: 
     now = utcnow()
     application = Application(
         reference=next_reference(session, call.file_prefix, now.year), call=call, organisation=organisation,
-        title=title, state=state, requested_amount_cents=amount_cents, workflow_version=current_version(call.workflow_name),
+        title=title, state=state, requested_amount_cents=amount_cents, workflow_version=current_version(session, call.workflow_name),
         submitted_at=None if state == "draft" else now,
     )
     session.add(application)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import wraps
 from typing import Any, Callable
 
@@ -15,7 +16,7 @@ from app.db_helpers import commit
 from app.errors import UserFacingError
 from app.extensions import db, limiter
 from app.formatting import translate as _
-from app.models import Application, Call
+from app.models import Application, Call, utcnow
 from app.operations import accounts, tokens
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -47,6 +48,12 @@ def token_required(scope: str = "read") -> Callable:
                 return api_error(401, _("Jeton d'accès invalide, expiré ou révoqué."))
             if scope not in token.scope_set:
                 return api_error(403, _("Ce jeton n'a pas la portée « %(scope)s ».", scope=scope))
+            now = utcnow()
+            if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+                # Bookkeeping shown to the token's owner; committed on its own,
+                # at most once a minute, before the view's unit of work.
+                token.last_used_at = now
+                db.session.commit()
             g.api_token = token
             g.api_user = token.user
             return view(*args, **kwargs)
@@ -141,8 +148,11 @@ def _application_json(a: Application) -> dict[str, Any]:
 @bp.get("/applications")
 @token_required("read")
 def list_applications():
-    limit = request.args.get("limit", 100, type=int)
-    offset = request.args.get("offset", 0, type=int)
+    try:
+        limit = int(request.args.get("limit", 100))
+        offset = int(request.args.get("offset", 0))
+    except ValueError:
+        return api_error(422, _("« limit » et « offset » doivent être des nombres entiers."))
     if not 1 <= limit <= 1000 or offset < 0:
         return api_error(422, _("« limit » doit être entre 1 et 1000 et « offset » positif."))
     stmt = visible_applications(g.api_user)

@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.db_helpers import commit
+from app.urls import local_path
 from app.errors import UserFacingError
 from app.extensions import db, limiter
 from app.forms.auth import ForgotPasswordForm, LoginForm, ResendConfirmationForm, ResetPasswordForm, SignupForm
@@ -25,12 +26,6 @@ def _failed_attempt(response) -> bool:
     return bool(g.get("login_failed"))
 
 
-def _safe_next(target: str | None) -> str | None:
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return None
-
-
 @bp.route("/connexion", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], key_func=_login_key, methods=["POST"],
                deduct_when=_failed_attempt, scope="login-account")
@@ -44,7 +39,7 @@ def login():
     if form.validate_on_submit():
         result = accounts.authenticate(db.session, form.email.data, form.password.data)
         if result.user is not None:
-            next_url = _safe_next(request.args.get("next"))
+            next_url = local_path(request.args.get("next"))
             lang = session.get("lang")
             session.clear()  # a fresh session at login: no fixation
             if lang:

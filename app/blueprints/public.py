@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from app.db_helpers import commit
+from app.urls import local_path
 from app.extensions import db
 from app.models import Call, utcnow
 
@@ -52,10 +53,7 @@ def set_language():
     if current_user.is_authenticated:
         current_user.locale = lang
         commit()
-    target = request.form.get("next") or url_for("public.home")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("public.home")
-    return redirect(target)
+    return redirect(local_path(request.form.get("next")) or url_for("public.home"))
 
 
 @bp.get("/tableau-de-bord")

@@ -4,11 +4,23 @@ from app.models.application import Application, ReferenceCounter
 from app.models.audit import GENESIS_HASH, AuditEntry, AuditPurgeAllowed
 from app.models.base import Base, UTCDateTime, utcnow
 from app.models.call import CALL_STATUSES, Axis, Call, Plan
-from app.models.organisation import GRAND_EST_DEPARTMENTS, Membership, Organisation
+from app.models.followup import SCAN_STATUSES, AnswerRevision, Attachment, CorrectionRequest, Document, Message
+from app.models.form import FormVersion
+from app.models.organisation import GRAND_EST_DEPARTMENTS, Membership, Organisation, OrganisationInvitation
 from app.models.token import TOKEN_SCOPES, ApiToken
 from app.models.user import FILE_READING_ROLES, ROLE_VALUES, Role, RoleAssignment, User
+from app.models.workflow import WorkflowVersion
 
 __all__ = [
+    "AnswerRevision",
+    "Attachment",
+    "CorrectionRequest",
+    "Document",
+    "FormVersion",
+    "Message",
+    "OrganisationInvitation",
+    "SCAN_STATUSES",
+    "WorkflowVersion",
     "Application",
     "ApiToken",
     "AuditEntry",

@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from app.models.call import Call
+    from app.models.form import FormVersion
     from app.models.organisation import Organisation
     from app.models.user import User
 
@@ -27,7 +30,10 @@ class Application(Base):
     title: Mapped[str] = mapped_column(String(255))
     state: Mapped[str] = mapped_column(String(40), default="draft")
     requested_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
-    workflow_version: Mapped[str] = mapped_column(String(64))
+    workflow_version: Mapped[str] = mapped_column(ForeignKey("workflow_versions.hash"))
+    form_version_id: Mapped[int | None] = mapped_column(ForeignKey("form_versions.id"))
+    # Answers to the call's form, keyed by field key (money in cents, dates ISO).
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -36,6 +42,7 @@ class Application(Base):
     call: Mapped["Call"] = relationship(back_populates="applications")
     organisation: Mapped["Organisation"] = relationship()
     created_by: Mapped["User | None"] = relationship()
+    form_version: Mapped["FormVersion | None"] = relationship()
 
     # Optimistic locking: every UPDATE checks and bumps ``version``; a stale
     # write raises StaleDataError instead of silently overwriting.

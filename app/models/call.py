@@ -12,6 +12,7 @@ from app.models.base import Base, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from app.models.application import Application
+    from app.models.form import FormVersion
 
 CALL_STATUSES = ("draft", "published", "closed")
 
@@ -78,6 +79,11 @@ class Call(Base):
 
     axis: Mapped[Axis] = relationship(back_populates="calls")
     applications: Mapped[list["Application"]] = relationship(back_populates="call")
+    form_versions: Mapped[list["FormVersion"]] = relationship(back_populates="call", order_by="FormVersion.number")
+
+    @property
+    def current_form(self) -> "FormVersion | None":
+        return self.form_versions[-1] if self.form_versions else None
 
     __table_args__ = (
         CheckConstraint("status IN ('draft', 'published', 'closed')", name="status"),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from stdnum.exceptions import ValidationError
 from stdnum.fr import siren as stdnum_siren
@@ -51,7 +51,18 @@ class Organisation(Base):
     balance_sheet_cents: Mapped[int | None] = mapped_column(BigInteger)
     department: Mapped[str | None] = mapped_column(String(3))
     naf_code: Mapped[str | None] = mapped_column(String(6))
+    address: Mapped[str | None] = mapped_column(String(255))
+    postal_code: Mapped[str | None] = mapped_column(String(10))
+    city: Mapped[str | None] = mapped_column(String(100))
+    # Figures of linked and partner enterprises, already aggregated as the EU
+    # SME definition requires (100 % of linked ones, pro rata of partners).
+    group_headcount: Mapped[int | None] = mapped_column(Integer)
+    group_turnover_cents: Mapped[int | None] = mapped_column(BigInteger)
+    group_balance_sheet_cents: Mapped[int | None] = mapped_column(BigInteger)
     size_category: Mapped[str | None] = mapped_column(String(10))
+    # The figures and the rule that produced size_category, kept with it.
+    size_basis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    size_computed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     memberships: Mapped[list["Membership"]] = relationship(back_populates="organisation", cascade="all, delete-orphan")
@@ -95,3 +106,22 @@ class Membership(Base):
     organisation: Mapped[Organisation] = relationship(back_populates="memberships")
 
     __table_args__ = (UniqueConstraint("user_id", "organisation_id", name="uq_memberships_user_organisation"),)
+
+
+class OrganisationInvitation(Base):
+    """An owner invites someone by e-mail to act for the organisation."""
+
+    __tablename__ = "organisation_invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    organisation: Mapped[Organisation] = relationship()

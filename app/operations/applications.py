@@ -29,7 +29,7 @@ def create_draft(session: Session, *, call: Call, organisation: Organisation, au
         title=title.strip(),
         state="draft",
         requested_amount_cents=requested_amount_cents,
-        workflow_version=current_version(call.workflow_name),
+        workflow_version=current_version(session, call.workflow_name),
     )
     session.add(application)
     session.flush()

@@ -118,7 +118,7 @@ def seed_demo(session: Session) -> dict[str, int]:
     for org, owner, offset in ((org1, users["demo-applicant@guichet.test"], 0),
                                (org2, users["demo-applicant2@guichet.test"], 1)):
         for call in (pack, ami):
-            version = current_version(call.workflow_name)
+            version = current_version(session, call.workflow_name)
             for i, state in enumerate(DEMO_STATES[offset::2] if call is ami else DEMO_STATES[1 - offset::2]):
                 created = now - timedelta(days=40 - 3 * i)
                 amount = (35_000 + 2_500 * i) * EURO if call is pack else (180_000 + 40_000 * i) * EURO
@@ -173,7 +173,7 @@ def seed_scale(session: Session, n: int, *, seed: int = 20261122, batch: int = 5
     for c in assignment:
         per_call[c.id] += 1
     numbers = {c.id: iter(reserve_numbers(session, c.file_prefix, now.year, per_call[c.id])) for c in calls}
-    versions = {c.id: current_version(c.workflow_name) for c in calls}
+    versions = {c.id: current_version(session, c.workflow_name) for c in calls}
     words = ["IA", "vision", "prévision", "maintenance", "qualité", "énergie", "santé", "logistique", "agriculture", "robotique"]
     rows = []
     inserted = 0
