@@ -1,6 +1,12 @@
-"""The applicant's space: their organisations and their files."""
+"""The applicant's space: their organisations and their files.
+
+The dashboard is here; each other module of this package registers its own
+routes on ``bp`` (every module is imported below)."""
 
 from __future__ import annotations
+
+import importlib
+import pkgutil
 
 from flask import Blueprint, abort, render_template
 from flask_login import current_user
@@ -39,3 +45,7 @@ def application_detail(reference: str):
     if application is None or not can_view_application(current_user, application):
         abort(404)
     return render_template("applicant/application.html", application=application)
+
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
