@@ -12,6 +12,7 @@ Profiles (``GUICHET_ENV``): ``development`` (default, what ``make run`` uses),
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any, Mapping
@@ -90,6 +91,14 @@ def _redis_url(env: Mapping[str, str], name: str) -> str | None:
     return raw
 
 
+def _company_registry(env: Mapping[str, str], name: str) -> str:
+    raw = _str(env, name, "offline")
+    assert raw is not None
+    if raw != "offline" and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", raw):
+        raise ConfigError(f"{name} must be 'offline' or 'package.module:factory', got {raw!r}")
+    return raw
+
+
 def _secret_key(env: Mapping[str, str], profile: str, instance: Path) -> str:
     key = _str(env, "SECRET_KEY")
     if key:
@@ -142,6 +151,10 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> dict[
         "JOBS_EAGER": _bool(env, "JOBS_EAGER", profile == "testing"),
         "UPLOAD_FOLDER": str(uploads),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_UPLOAD_MB", 25, minimum=1) * 1024 * 1024,
+        # Antivirus (clamd): a unix socket, or a host and port; neither means no scanning.
+        "CLAMAV_SOCKET": _str(env, "CLAMAV_SOCKET"),
+        "CLAMAV_HOST": _str(env, "CLAMAV_HOST"),
+        "CLAMAV_PORT": _int(env, "CLAMAV_PORT", 3310, minimum=1),
         "MAIL_SERVER": mail_server,
         "MAIL_PORT": _int(env, "MAIL_PORT", 25, minimum=1),
         "MAIL_USERNAME": _str(env, "MAIL_USERNAME"),
@@ -171,7 +184,12 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> dict[
         # scrypt everywhere; the test profile trades strength for speed.
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000" if profile == "testing" else "scrypt",
         "PASSWORD_MIN_LENGTH": _int(env, "PASSWORD_MIN_LENGTH", 12, minimum=8),
+        "WEBHOOK_URL": _str(env, "WEBHOOK_URL"),
+        "DOCUMENTS_FOLDER": str(instance / "documents"),
+        "PDF_FONT_DIR": _str(env, "PDF_FONT_DIR", "/usr/share/fonts/truetype/dejavu"),
         "PAGE_SIZE": _int(env, "PAGE_SIZE", 50, minimum=5),
+        # Company-registry lookup by SIRET: "offline" (bundled file) or "package.module:factory".
+        "COMPANY_REGISTRY": _company_registry(env, "COMPANY_REGISTRY"),
     }
     config.update(overrides)
     return config

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from datetime import date, timedelta
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from app.access import can_view_application, role_required, staff_call_ids
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.access import role_required, staff_call_ids
+from app.db_helpers import commit
+from app.documents import document_path, latest_document
+from app.errors import UserFacingError
 from app.extensions import db
-from app.models import Application, Call
+from app.formatting import PARIS
+from app.formatting import translate as _
+from app.models import Application, Attachment, AuditEntry, Call, Message, utcnow
+from app.operations import submission
+from app.operations.transitions import TransitionRefused, available_transitions, transition
 
 bp = Blueprint("instruction", __name__, url_prefix="/instruction")
 
@@ -47,15 +58,130 @@ def index():
     return render_template("instruction/index.html", calls=calls, counts=counts, recent=recent, page=page, page_size=page_size)
 
 
+def staff_application(reference: str) -> Application:
+    """A submitted file of a call the instructor is in charge of (403 otherwise)."""
+    application = db.session.execute(
+        select(Application).where(Application.reference == reference)
+        .options(joinedload(Application.call), joinedload(Application.organisation))
+    ).scalar_one_or_none()
+    if application is None:
+        abort(404)
+    if application.state == "draft" or not current_user.has_role("instructor", application.call_id):
+        abort(403)
+    return application
+
+
+def _form_fields(application: Application) -> list[tuple[str, str]]:
+    if application.form_version is None:
+        return []
+    from app.callforms import load_definition
+
+    definition = load_definition(application.form_version.definition)
+    return [(f.key, f.label) for f in definition.fields]
+
+
 @bp.get("/dossiers/<reference>")
 @role_required("instructor")
 def application_detail(reference: str):
-    application = db.session.execute(select(Application).where(Application.reference == reference)).scalar_one_or_none()
-    if application is None:
+    application = staff_application(reference)
+    history = db.session.execute(
+        select(AuditEntry).where(AuditEntry.object_type == "application", AuditEntry.object_id == application.reference)
+        .options(joinedload(AuditEntry.actor)).order_by(AuditEntry.id)
+    ).scalars().all()
+    messages = db.session.execute(
+        select(Message).where(Message.application_id == application.id).options(joinedload(Message.author))
+        .order_by(Message.id)
+    ).scalars().all()
+    attachments = db.session.execute(
+        select(Attachment).where(Attachment.application_id == application.id).order_by(Attachment.field_key, Attachment.id)
+    ).scalars().all()
+    return render_template(
+        "instruction/application.html",
+        application=application,
+        history=history,
+        messages=messages,
+        attachments=attachments,
+        options=available_transitions(db.session, application, "instructor"),
+        fields=_form_fields(application),
+        correction=submission.open_correction_request(db.session, application),
+        receipt=latest_document(db.session, application, "receipt"),
+        default_due=(utcnow() + timedelta(days=15)).astimezone(PARIS).date(),
+    )
+
+
+@bp.post("/dossiers/<reference>/transitions/<name>")
+@role_required("instructor")
+def fire_transition(reference: str, name: str):
+    application = staff_application(reference)
+    try:
+        transition(db.session, application, name, actor=current_user, role="instructor",
+                   reason=request.form.get("reason"), expected_version=request.form.get("version", type=int))
+        commit()
+    except TransitionRefused as exc:
+        db.session.rollback()
+        for message in exc.messages:
+            flash(message, "error")
+    except UserFacingError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    except StaleDataError:
+        db.session.rollback()
+        flash(_("Ce dossier a été modifié par quelqu'un d'autre entre-temps : rechargez la page et recommencez."), "error")
+    else:
+        flash(_("Action enregistrée."), "success")
+    return redirect(url_for("instruction.application_detail", reference=reference))
+
+
+@bp.post("/dossiers/<reference>/corrections")
+@role_required("instructor")
+def request_corrections(reference: str):
+    application = staff_application(reference)
+    try:
+        due = date.fromisoformat(request.form.get("due_date", ""))
+    except ValueError:
+        flash(_("Date limite invalide : utilisez le format AAAA-MM-JJ."), "error")
+        return redirect(url_for("instruction.application_detail", reference=reference))
+    try:
+        submission.request_corrections(db.session, application, current_user, keys=request.form.getlist("keys"),
+                                       message=request.form.get("message", ""), due_date=due,
+                                       expected_version=request.form.get("version", type=int))
+        commit()
+    except TransitionRefused as exc:
+        db.session.rollback()
+        for message in exc.messages:
+            flash(message, "error")
+    except UserFacingError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        flash(_("La demande de compléments est envoyée au demandeur."), "success")
+    return redirect(url_for("instruction.application_detail", reference=reference))
+
+
+@bp.post("/dossiers/<reference>/messages")
+@role_required("instructor")
+def post_message(reference: str):
+    application = staff_application(reference)
+    try:
+        submission.post_message(db.session, application, current_user, "instructor", request.form.get("body", ""))
+    except UserFacingError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        commit()
+        flash(_("Message envoyé."), "success")
+    return redirect(url_for("instruction.application_detail", reference=reference) + "#messages")
+
+
+@bp.get("/dossiers/<reference>/accuse-de-reception.pdf")
+@role_required("instructor")
+def receipt(reference: str):
+    application = staff_application(reference)
+    document = latest_document(db.session, application, "receipt")
+    if document is None:
         abort(404)
-    if application.state == "draft" or not can_view_application(current_user, application):
-        abort(403)
-    return render_template("instruction/application.html", application=application)
+    return send_file(document_path(document), mimetype="application/pdf", as_attachment=True,
+                     download_name=f"accuse-reception-{application.reference}.pdf")
 
 
 @bp.get("/expertise")

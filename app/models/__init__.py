@@ -4,7 +4,7 @@ from app.models.application import Application, ReferenceCounter
 from app.models.audit import GENESIS_HASH, AuditEntry, AuditPurgeAllowed
 from app.models.base import Base, UTCDateTime, utcnow
 from app.models.call import CALL_STATUSES, Axis, Call, Plan
-from app.models.followup import SCAN_STATUSES, AnswerRevision, Attachment, CorrectionRequest, Document, Message
+from app.models.followup import SCAN_STATUSES, AnswerRevision, Attachment, ClockPause, CorrectionRequest, Document, Message
 from app.models.form import FormVersion
 from app.models.organisation import GRAND_EST_DEPARTMENTS, Membership, Organisation, OrganisationInvitation
 from app.models.token import TOKEN_SCOPES, ApiToken
@@ -13,6 +13,7 @@ from app.models.workflow import WorkflowVersion
 
 __all__ = [
     "AnswerRevision",
+    "ClockPause",
     "Attachment",
     "CorrectionRequest",
     "Document",

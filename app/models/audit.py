@@ -9,12 +9,15 @@ Database triggers (see the migration) refuse UPDATE and DELETE.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from app.models.user import User
 
 GENESIS_HASH = "0" * 64
 
@@ -34,6 +37,8 @@ class AuditEntry(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    actor: Mapped["User | None"] = relationship()
 
     __table_args__ = (Index("ix_audit_log_object", "object_type", "object_id"),)
 

@@ -112,3 +112,18 @@ class Document(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     __table_args__ = (UniqueConstraint("application_id", "kind", "version", name="uq_documents_application_kind_version"),)
+
+
+class ClockPause(Base):
+    """A period during which the file's instruction clock is stopped (a request
+    for corrections, until the applicant re-submits). Deadlines in working days
+    skip these periods (``workflows.deadlines.deadline_with_pauses``)."""
+
+    __tablename__ = "clock_pauses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="ends_after_start"),)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, render_template
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from app.access import can_view_application, role_required, visible_applications
+from app.access import role_required
 from app.extensions import db
 from app.models import Application, Membership
 
@@ -34,17 +34,6 @@ def index():
         .order_by(Application.updated_at.desc())
     ).scalars().all()
     return render_template("applicant/index.html", memberships=memberships, files=files)
-
-
-@bp.get("/dossiers/<reference>")
-@role_required("applicant")
-def application_detail(reference: str):
-    application = db.session.execute(
-        visible_applications(current_user).where(Application.reference == reference)
-    ).scalar_one_or_none()
-    if application is None or not can_view_application(current_user, application):
-        abort(404)
-    return render_template("applicant/application.html", application=application)
 
 
 for _module in pkgutil.iter_modules(__path__):

@@ -1,0 +1,178 @@
+"""A file's follow-up page for the applicant: state, timeline, receipt,
+messages, corrections, submission and withdrawal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.access import role_required, visible_applications
+from app.blueprints.applicant import bp
+from app.db_helpers import commit
+from app.documents import document_path, latest_document
+from app.errors import UserFacingError
+from app.extensions import db
+from app.formatting import translate as _
+from app.models import Application, AuditEntry, Message
+from app.operations import submission
+from app.operations.transitions import TransitionRefused, available_transitions
+from app.workflow_versions import definition_for
+
+# Steps of the audit trail an applicant sees on their file (not staff-internal actions).
+APPLICANT_VISIBLE_ACTIONS = ("create_draft", "transition:", "request_corrections", "correct_answers")
+
+
+def own_application(reference: str) -> Application:
+    """The file, if it belongs to one of the user's organisations; 404 otherwise."""
+    application = db.session.execute(
+        visible_applications(current_user).where(Application.reference == reference)
+        .options(joinedload(Application.call), joinedload(Application.organisation))
+    ).scalar_one_or_none()
+    if application is None or not any(m.organisation_id == application.organisation_id for m in current_user.memberships):
+        abort(404)
+    return application
+
+
+@dataclass
+class Step:
+    at: datetime
+    label: str
+    reason: str | None
+
+
+def timeline(application: Application) -> list[Step]:
+    """The steps of the file an applicant may see, labelled from its workflow."""
+    definition = definition_for(db.session, application.workflow_version)
+    labels = {t.name: t.label or t.name for t in definition.transitions}
+    own = {
+        "create_draft": _("Brouillon créé"),
+        "request_corrections": _("Compléments demandés"),
+        "correct_answers": _("Réponses corrigées"),
+    }
+    rows = db.session.execute(
+        select(AuditEntry).where(AuditEntry.object_type == "application", AuditEntry.object_id == application.reference)
+        .order_by(AuditEntry.id)
+    ).scalars().all()
+    steps = []
+    for row in rows:
+        if not row.action.startswith(APPLICANT_VISIBLE_ACTIONS):
+            continue
+        name = row.action.split(":", 1)[1] if row.action.startswith("transition:") else None
+        label = labels.get(name, name) if name else own.get(row.action, row.action)
+        steps.append(Step(row.at, label, row.reason))
+    return steps
+
+
+@bp.get("/dossiers/<reference>")
+@role_required("applicant")
+def application_detail(reference: str):
+    application = own_application(reference)
+    messages = db.session.execute(
+        select(Message).where(Message.application_id == application.id).options(joinedload(Message.author))
+        .order_by(Message.id)
+    ).unique().scalars().all()
+    options = {o.transition.name: o for o in available_transitions(db.session, application, "applicant")}
+    return render_template(
+        "applicant/followup.html",
+        application=application,
+        steps=timeline(application),
+        messages=messages,
+        correction=submission.open_correction_request(db.session, application),
+        receipt=latest_document(db.session, application, "receipt"),
+        can_withdraw="withdraw" in options,
+        problems=submission.answer_problems(db.session, application) if application.state == "draft" else [],
+    )
+
+
+@bp.post("/dossiers/<reference>/deposer")
+@role_required("applicant")
+def submit(reference: str):
+    application = own_application(reference)
+    try:
+        submitted_now = submission.submit(db.session, application, current_user)
+        commit()
+    except StaleDataError:
+        # Another request submitted it first (double click): the same outcome.
+        db.session.rollback()
+        application = own_application(reference)
+        submitted_now = False
+    except (submission.SubmissionInvalid, TransitionRefused) as exc:
+        db.session.rollback()
+        problems = exc.problems if isinstance(exc, submission.SubmissionInvalid) else [
+            submission.FieldProblem("", m) for m in exc.messages]
+        application = own_application(reference)
+        return render_template("applicant/followup.html", application=application, steps=timeline(application),
+                               messages=[], correction=None, receipt=None, can_withdraw=False, problems=problems,
+                               submit_failed=True), 422
+    if submitted_now:
+        flash(_("Votre dossier %(ref)s est déposé. L'accusé de réception vous est envoyé par courriel.",
+                ref=application.reference), "success")
+    elif application.submitted_at is None:
+        abort(409)
+    return redirect(url_for("applicant.application_detail", reference=application.reference))
+
+
+@bp.get("/dossiers/<reference>/accuse-de-reception.pdf")
+@role_required("applicant")
+def receipt(reference: str):
+    application = own_application(reference)
+    document = latest_document(db.session, application, "receipt")
+    if document is None:
+        abort(404)
+    return send_file(document_path(document), mimetype="application/pdf", as_attachment=True,
+                     download_name=f"accuse-reception-{application.reference}.pdf")
+
+
+@bp.post("/dossiers/<reference>/messages")
+@role_required("applicant")
+def post_message(reference: str):
+    application = own_application(reference)
+    try:
+        submission.post_message(db.session, application, current_user, "applicant", request.form.get("body", ""))
+    except UserFacingError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        commit()
+        flash(_("Message envoyé."), "success")
+    return redirect(url_for("applicant.application_detail", reference=reference) + "#messages")
+
+
+@bp.post("/dossiers/<reference>/retrait")
+@role_required("applicant")
+def withdraw(reference: str):
+    application = own_application(reference)
+    try:
+        submission.withdraw(db.session, application, current_user, request.form.get("reason", ""))
+    except UserFacingError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        commit()
+        flash(_("Votre dossier est retiré."), "success")
+    return redirect(url_for("applicant.application_detail", reference=reference))
+
+
+@bp.post("/dossiers/<reference>/redeposer")
+@role_required("applicant")
+def resubmit(reference: str):
+    application = own_application(reference)
+    try:
+        submission.resubmit(db.session, application, current_user)
+    except submission.SubmissionInvalid as exc:
+        db.session.rollback()
+        for problem in exc.problems:
+            flash(problem.message, "error")
+    except UserFacingError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        commit()
+        flash(_("Vos corrections sont transmises : le dossier est à nouveau en instruction."), "success")
+    return redirect(url_for("applicant.application_detail", reference=reference))

@@ -1,0 +1,233 @@
+"""Generated documents (PDF), stored with their SHA-256 and versioned.
+
+``generate_document`` is the job behind the workflows' ``pdf`` effect: it
+renders the named template from the data as it is now and stores a new
+version; older versions are kept."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets
+from pathlib import Path
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_RIGHT
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from xml.sax.saxutils import escape
+
+from app import audit
+from app.extensions import db
+from app.formatting import local_datetime, money, number
+from app.models import Application, Attachment, Document
+
+PARIS = ZoneInfo("Europe/Paris")
+REGION_BLUE = colors.HexColor("#003b80")
+
+# --- storage -------------------------------------------------------------------
+
+
+def documents_folder() -> Path:
+    folder = Path(current_app.config["DOCUMENTS_FOLDER"])
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def document_path(document: Document) -> Path:
+    return documents_folder() / document.stored_name
+
+
+def store_document(session: Session, application: Application | None, kind: str, content: bytes,
+                   actor_id: int | None = None) -> Document:
+    """Write ``content`` under a random name and record it as the next version."""
+    application_id = application.id if application is not None else None
+    last = session.execute(
+        select(func.max(Document.version)).where(Document.application_id == application_id, Document.kind == kind)
+    ).scalar()
+    stored_name = secrets.token_hex(16) + ".pdf"
+    (documents_folder() / stored_name).write_bytes(content)
+    document = Document(application_id=application_id, kind=kind, version=(last or 0) + 1, stored_name=stored_name,
+                        sha256=hashlib.sha256(content).hexdigest(), size_bytes=len(content), created_by_id=actor_id)
+    session.add(document)
+    session.flush()
+    audit.record(session, actor=actor_id, role="system" if actor_id is None else None, object_type="document",
+                 object_id=document.id, action="generate_document",
+                 after={"kind": kind, "version": document.version, "sha256": document.sha256,
+                        "application": application.reference if application else None})
+    return document
+
+
+def latest_document(session: Session, application: Application, kind: str) -> Document | None:
+    return session.execute(
+        select(Document).where(Document.application_id == application.id, Document.kind == kind)
+        .order_by(Document.version.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+# --- layout ------------------------------------------------------------------------
+
+_FONTS_READY: dict[str, tuple[str, str]] = {}
+
+
+def fonts() -> tuple[str, str]:
+    """(regular, bold) font names: DejaVu Sans (every French character, €, narrow
+    no-break spaces) when found, else ReportLab's bundled Vera."""
+    font_dir = Path(current_app.config["PDF_FONT_DIR"])
+    key = str(font_dir)
+    if key not in _FONTS_READY:
+        regular, bold = font_dir / "DejaVuSans.ttf", font_dir / "DejaVuSans-Bold.ttf"
+        if regular.exists() and bold.exists():
+            pdfmetrics.registerFont(TTFont("GuichetSans", str(regular)))
+            pdfmetrics.registerFont(TTFont("GuichetSans-Bold", str(bold)))
+        else:
+            import reportlab
+
+            bundled = Path(reportlab.__file__).parent / "fonts"
+            pdfmetrics.registerFont(TTFont("GuichetSans", str(bundled / "Vera.ttf")))
+            pdfmetrics.registerFont(TTFont("GuichetSans-Bold", str(bundled / "VeraBd.ttf")))
+        _FONTS_READY[key] = ("GuichetSans", "GuichetSans-Bold")
+    return _FONTS_READY[key]
+
+
+def _text(value: object) -> str:
+    # Vera has no narrow no-break space; a plain no-break space reads the same.
+    return escape(str(value)).replace("\u202f", "\u00a0")
+
+
+class Layout:
+    """The Region's page: header band, title, references, numbered pages."""
+
+    def __init__(self, title: str, reference: str) -> None:
+        self.title = title
+        self.reference = reference
+        regular, bold = fonts()
+        base = getSampleStyleSheet()
+        self.regular, self.bold = regular, bold
+        self.body = ParagraphStyle("body", parent=base["BodyText"], fontName=regular, fontSize=9.5, leading=13)
+        self.small = ParagraphStyle("small", parent=self.body, fontSize=8, leading=10, textColor=colors.HexColor("#333333"))
+        self.h1 = ParagraphStyle("h1", parent=base["Heading1"], fontName=bold, fontSize=16, textColor=REGION_BLUE)
+        self.h2 = ParagraphStyle("h2", parent=base["Heading2"], fontName=bold, fontSize=11.5, textColor=REGION_BLUE,
+                                 spaceBefore=8)
+        self.right = ParagraphStyle("right", parent=self.body, alignment=TA_RIGHT)
+
+    def p(self, text: object, style: ParagraphStyle | None = None) -> Paragraph:
+        return Paragraph(_text(text), style or self.body)
+
+    def table(self, rows: list[list[object]], widths: list[float], header: bool = False) -> Table:
+        data = [[c if isinstance(c, Paragraph) else self.p(c) for c in row] for row in rows]
+        table = Table(data, colWidths=widths, repeatRows=1 if header else 0)
+        style = [("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEBELOW", (0, 0), (-1, -1), 0.3, colors.HexColor("#bbbbbb"))]
+        if header:
+            style.append(("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8edf5")))
+        table.setStyle(TableStyle(style))
+        return table
+
+    def _page(self, canvas, doc) -> None:
+        canvas.saveState()
+        width, height = A4
+        canvas.setFillColor(REGION_BLUE)
+        canvas.rect(0, height - 22 * mm, width, 22 * mm, stroke=0, fill=1)
+        canvas.setFillColor(colors.white)
+        canvas.setFont(self.bold, 13)
+        canvas.drawString(18 * mm, height - 13 * mm, "Région Grand Est")
+        canvas.setFont(self.regular, 9)
+        canvas.drawString(18 * mm, height - 18 * mm, "Guichet des aides — Plan régional pour l'intelligence artificielle")
+        canvas.drawRightString(width - 18 * mm, height - 13 * mm, self.reference)
+        canvas.setFillColor(colors.HexColor("#333333"))
+        canvas.setFont(self.regular, 8)
+        canvas.drawString(18 * mm, 10 * mm, f"{self.title} — {self.reference}")
+        canvas.drawRightString(width - 18 * mm, 10 * mm, f"Page {doc.page} / {getattr(doc, 'page_count', '?')}")
+        canvas.restoreState()
+
+    def build(self, story: list) -> bytes:
+        def render(page_count: int | None) -> bytes:
+            buffer = io.BytesIO()
+            doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=30 * mm,
+                                    bottomMargin=18 * mm, title=f"{self.title} {self.reference}", author="Région Grand Est")
+            doc.page_count = page_count if page_count is not None else "?"
+            doc.build(list(story), onFirstPage=self._page, onLaterPages=self._page)
+            return buffer.getvalue(), doc.page
+
+        # Two passes: the first counts the pages for "Page n / N".
+        _content, pages = render(None)
+        content, _pages = render(pages)
+        return content
+
+
+def _size(n: int) -> str:
+    if n < 1024 * 1024:
+        return f"{number(round(n / 1024, 1), 'fr')} Ko"
+    return f"{number(round(n / 1024 / 1024, 1), 'fr')} Mo"
+
+
+def render_receipt(session: Session, application: Application) -> bytes:
+    """« Accusé de réception »: reference, time of submission, organisation,
+    call, a summary of the answers, and the attachments with their SHA-256."""
+    layout = Layout("Accusé de réception", application.reference)
+    org, call = application.organisation, application.call
+    story: list = [layout.p("Accusé de réception de dossier", layout.h1)]
+    story.append(layout.table([
+        ["Référence du dossier", application.reference],
+        ["Déposé le", local_datetime(application.submitted_at, "fr") + " (heure de Paris)"],
+        ["Organisation", f"{org.name} — SIRET {org.siret}"],
+        ["Appel", f"{call.title} ({call.reference})"],
+        ["Projet", application.title],
+        ["Montant d'aide demandé", money(application.requested_amount_cents, "fr")],
+    ], [55 * mm, 119 * mm]))
+    story.append(Spacer(1, 4 * mm))
+    story.append(layout.p(
+        "La Région Grand Est accuse réception de votre dossier. Cet accusé ne vaut pas décision d'attribution : "
+        "votre dossier va être examiné (recevabilité, éligibilité, instruction) et vous serez informé de chaque étape "
+        "sur la page de suivi du dossier."))
+    if application.form_version is not None:
+        from app.callforms import answers_summary, load_definition
+
+        definition = load_definition(application.form_version.definition)
+        for section_title, items in answers_summary(definition, application.answers or {}):
+            if not items:
+                continue
+            story.append(layout.p(section_title, layout.h2))
+            story.append(layout.table([[label, value] for label, value in items], [70 * mm, 104 * mm]))
+    attachments = session.execute(
+        select(Attachment).where(Attachment.application_id == application.id, Attachment.field_key.is_not(None))
+        .order_by(Attachment.field_key, Attachment.id)
+    ).scalars().all()
+    story.append(layout.p("Pièces jointes", layout.h2))
+    if attachments:
+        rows: list[list[object]] = [["Pièce", "Fichier", "Taille", "Empreinte SHA-256"]]
+        for a in attachments:
+            rows.append([a.field_key, a.original_name, _size(a.size_bytes), layout.p(a.sha256, layout.small)])
+        story.append(layout.table(rows, [32 * mm, 50 * mm, 18 * mm, 74 * mm], header=True))
+    else:
+        story.append(layout.p("Aucune pièce jointe."))
+    return layout.build(story)
+
+
+RENDERERS: dict[str, tuple[str, Callable[[Session, Application], bytes]]] = {
+    # workflow pdf template → (document kind, renderer)
+    "accuse_reception": ("receipt", render_receipt),
+}
+
+
+def generate_document(application_id: int, template: str, actor_id: int | None = None) -> int:
+    """Job: render ``template`` for the file and store it; returns the document id."""
+    if template not in RENDERERS:
+        raise KeyError(f"no PDF renderer for the template {template!r}")
+    kind, renderer = RENDERERS[template]
+    application = db.session.get(Application, application_id)
+    if application is None:
+        raise LookupError(f"no file with id {application_id}")
+    content = renderer(db.session, application)
+    document = store_document(db.session, application, kind, content, actor_id)
+    db.session.commit()
+    return document.id

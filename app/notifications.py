@@ -1,0 +1,159 @@
+"""Notifications named by the workflow definitions (``notify`` effects), sent
+after the commit by the job queue, and outgoing webhooks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from dataclasses import dataclass
+
+from flask import current_app, url_for
+from sqlalchemy import or_, select
+
+from app.extensions import db
+from app.mail import deliver
+from app.models import Application, Membership, RoleAssignment, User
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Template:
+    subject: str
+    body: str
+
+
+_FOLLOW = "Suivez votre dossier : {url}\n"
+_STAFF = "Le dossier : {url}\n"
+
+# Texts in French (the applicants' language); {reference}, {title}, {call},
+# {organisation}, {reason} and {url} are filled in.
+TEMPLATES: dict[str, Template] = {
+    "accuse_reception": Template(
+        "Accusé de réception — dossier {reference}",
+        "Bonjour,\n\nVotre dossier {reference} « {title} » a bien été déposé sur l'appel « {call} ».\n"
+        "L'accusé de réception (PDF) est disponible sur la page de suivi du dossier.\n\n" + _FOLLOW),
+    "nouveau_depot": Template(
+        "Nouveau dossier déposé — {reference}",
+        "Bonjour,\n\n{organisation} a déposé le dossier {reference} « {title} » sur l'appel « {call} ».\n\n" + _STAFF),
+    "brouillon_gele": Template(
+        "Appel clos — brouillon {reference} non déposé",
+        "Bonjour,\n\nL'appel « {call} » est clos. Votre brouillon {reference} n'a pas été déposé avant la date limite : "
+        "il est classé sans suite.\n\n" + _FOLLOW),
+    "demande_complements": Template(
+        "Compléments demandés — dossier {reference}",
+        "Bonjour,\n\nL'instruction de votre dossier {reference} demande des compléments :\n\n{reason}\n\n"
+        "Les délais d'instruction sont suspendus jusqu'à votre nouveau dépôt.\n\n" + _FOLLOW),
+    "complements_recus": Template(
+        "Compléments reçus — dossier {reference}",
+        "Bonjour,\n\n{organisation} a complété et redéposé le dossier {reference}.\n\n" + _STAFF),
+    "classement_sans_suite": Template(
+        "Dossier {reference} classé sans suite",
+        "Bonjour,\n\nVotre dossier {reference} est classé sans suite.\n{reason}\n\n" + _FOLLOW),
+    "ineligibilite": Template(
+        "Dossier {reference} non éligible",
+        "Bonjour,\n\nVotre dossier {reference} ne remplit pas les conditions d'éligibilité de l'appel « {call} ».\n"
+        "{reason}\n\n" + _FOLLOW),
+    "dossier_recevable": Template(
+        "Dossier {reference} recevable",
+        "Bonjour,\n\nVotre dossier {reference} est éligible : son instruction commence.\n\n" + _FOLLOW),
+    "decision_favorable": Template(
+        "Décision — dossier {reference}",
+        "Bonjour,\n\nLa Région a décidé d'attribuer une aide à votre projet « {title} » ({reference}). "
+        "La lettre de notification est disponible sur la page du dossier.\n\n" + _FOLLOW),
+    "decision_defavorable": Template(
+        "Décision — dossier {reference}",
+        "Bonjour,\n\nLa Région n'a pas retenu votre projet « {title} » ({reference}). "
+        "La lettre de notification, qui indique les voies et délais de recours, est disponible sur la page du dossier.\n\n" + _FOLLOW),
+    "dossier_ajourne": Template(
+        "Dossier {reference} ajourné par la commission",
+        "Bonjour,\n\nLa commission a ajourné le dossier {reference}.\n{reason}\n\n" + _STAFF),
+    "retrait_confirme": Template(
+        "Retrait du dossier {reference}",
+        "Bonjour,\n\nVotre dossier {reference} « {title} » est retiré, comme vous l'avez demandé.\nMotif : {reason}\n\n" + _FOLLOW),
+    "retrait_dossier": Template(
+        "Dossier {reference} retiré par le demandeur",
+        "Bonjour,\n\n{organisation} a retiré le dossier {reference}.\nMotif : {reason}\n\n" + _STAFF),
+    "convention_a_signer": Template(
+        "Convention à signer — dossier {reference}",
+        "Bonjour,\n\nLa convention de votre aide ({reference}) est prête : signez-la depuis la page du dossier.\n\n" + _FOLLOW),
+    "convention_signee": Template(
+        "Convention signée — dossier {reference}",
+        "Bonjour,\n\nLa convention de votre aide ({reference}) est signée. Vous pouvez demander les versements.\n\n" + _FOLLOW),
+    "dossier_solde": Template(
+        "Dossier {reference} soldé",
+        "Bonjour,\n\nLe solde de votre aide ({reference}) a été versé : le dossier est clos.\n\n" + _FOLLOW),
+    "caducite": Template(
+        "Caducité — dossier {reference}",
+        "Bonjour,\n\nL'aide attribuée au dossier {reference} est devenue caduque.\n{reason}\n\n" + _FOLLOW),
+    "invitation_expertise": Template(
+        "Invitation à expertiser le dossier {reference}",
+        "Bonjour,\n\nVous êtes invité à donner votre avis sur le dossier {reference} « {title} ».\n\n" + _STAFF),
+    "ordre_du_jour": Template(
+        "Dossier {reference} inscrit en commission",
+        "Bonjour,\n\nLe dossier {reference} « {title} » est prêt pour la commission.\n\n" + _STAFF),
+}
+
+_STAFF_ROLES = {"instructors": "instructor", "experts": "expert", "committee": "committee", "finance": "finance", "admins": "admin"}
+
+
+def recipients(application: Application, audience: str) -> list[str]:
+    """E-mail addresses of the file's audience (active accounts only)."""
+    if audience == "applicant":
+        stmt = select(User.email).join(Membership, Membership.user_id == User.id).where(
+            Membership.organisation_id == application.organisation_id)
+    else:
+        role = _STAFF_ROLES[audience]
+        stmt = select(User.email).join(RoleAssignment, RoleAssignment.user_id == User.id).where(
+            RoleAssignment.role == role,
+            or_(RoleAssignment.call_id.is_(None), RoleAssignment.call_id == application.call_id))
+    return sorted(set(db.session.execute(stmt.where(User.active.is_(True))).scalars()))
+
+
+def render(template: str, application: Application, reason: str | None, audience: str) -> tuple[str, str]:
+    text = TEMPLATES[template]
+    endpoint = "applicant.application_detail" if audience == "applicant" else "instruction.application_detail"
+    values = {
+        "reference": application.reference,
+        "title": application.title,
+        "call": application.call.title,
+        "organisation": application.organisation.name,
+        "reason": reason or "",
+        "url": url_for(endpoint, reference=application.reference, _external=True),
+    }
+    return text.subject.format(**values), text.body.format(**values)
+
+
+def send_notification(application_id: int, template: str, audience: str, reason: str | None = None) -> int:
+    """Job: mail ``template`` to the file's ``audience``; returns the number sent."""
+    application = db.session.get(Application, application_id)
+    if application is None:
+        return 0
+    if template not in TEMPLATES:
+        raise KeyError(f"unknown notification template {template!r}")
+    with current_app.test_request_context(base_url=_base_url()):
+        subject, body = render(template, application, reason, audience)
+    addresses = recipients(application, audience)
+    for address in addresses:
+        deliver(address, subject, body)
+    return len(addresses)
+
+
+def _base_url() -> str:
+    server = current_app.config.get("SERVER_NAME") or "127.0.0.1:5000"
+    return f"{current_app.config['PREFERRED_URL_SCHEME']}://{server}"
+
+
+def post_webhook(application_id: int, event: str) -> bool:
+    """Job: POST the event to ``WEBHOOK_URL`` when one is configured."""
+    url = current_app.config.get("WEBHOOK_URL")
+    if not url:
+        return False
+    application = db.session.get(Application, application_id)
+    if application is None:
+        return False
+    body = json.dumps({"event": event, "reference": application.reference, "state": application.state}).encode()
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - configured by the operator
+        return 200 <= response.status < 300

@@ -1,0 +1,178 @@
+"""Submitting a file, re-submitting after corrections, withdrawing it,
+requesting corrections, and the message thread."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import audit
+from app.errors import UserFacingError
+from app.formatting import translate as _
+from app.mail import queue_mail
+from app.models import AnswerRevision, Application, CorrectionRequest, Message, User, utcnow
+from app.operations.transitions import transition
+
+
+@dataclass
+class FieldProblem:
+    key: str
+    message: str
+
+
+class SubmissionInvalid(UserFacingError):
+    """The answers are not complete or not valid; ``problems`` lists each field."""
+
+    status = 422
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__(_("Le dossier ne peut pas être déposé : %(n)s point(s) à corriger.", n=len(problems)))
+        self.problems = problems
+
+
+def answer_problems(session: Session, application: Application) -> list[FieldProblem]:
+    """Everything that stops the file from being submitted, field by field."""
+    if application.form_version is None:
+        return []
+    from app.callforms import load_definition, validate_answers
+    from app.operations.attachments import present_file_keys
+
+    definition = load_definition(application.form_version.definition)
+    errors = validate_answers(definition, application.answers or {}, present_files=present_file_keys(session, application),
+                              partial=False)
+    return [FieldProblem(e.key, e.message) for e in errors]
+
+
+def submit(session: Session, application: Application, actor: User) -> bool:
+    """Submit the draft. Returns False when it was already submitted (a double
+    click or a retried request changes nothing), True when submitted now."""
+    if application.state != "draft":
+        if application.submitted_at is not None:
+            return False
+        raise UserFacingError(_("Ce dossier ne peut plus être déposé."), status=409)
+    problems = answer_problems(session, application)
+    if problems:
+        raise SubmissionInvalid(problems)
+    transition(session, application, "submit", actor=actor, role="applicant")
+    return True
+
+
+def open_correction_request(session: Session, application: Application) -> CorrectionRequest | None:
+    return session.execute(
+        select(CorrectionRequest).where(CorrectionRequest.application_id == application.id,
+                                        CorrectionRequest.resolved_at.is_(None))
+        .order_by(CorrectionRequest.id.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def request_corrections(session: Session, application: Application, actor: User, *, keys: list[str], message: str,
+                        due_date: date, expected_version: int | None = None) -> CorrectionRequest:
+    """The instructor names the fields and documents to correct and a due date."""
+    if not keys:
+        raise UserFacingError(_("Choisissez au moins un champ ou une pièce à corriger."))
+    if not message.strip():
+        raise UserFacingError(_("Expliquez ce qui doit être corrigé."))
+    if due_date <= utcnow().date():
+        raise UserFacingError(_("La date limite doit être postérieure à aujourd'hui."))
+    if application.form_version is not None:
+        from app.callforms import load_definition
+
+        definition = load_definition(application.form_version.definition)
+        unknown = [k for k in keys if definition.field(k) is None]
+        if unknown:
+            raise UserFacingError(_("Champs inconnus : %(keys)s.", keys=", ".join(unknown)))
+    transition(session, application, "request_corrections", actor=actor, role="instructor", reason=message,
+               expected_version=expected_version)
+    request = CorrectionRequest(application_id=application.id, requested_by_id=actor.id, keys=sorted(set(keys)),
+                                message=message.strip(), due_date=due_date)
+    session.add(request)
+    session.flush()
+    audit.record(session, actor=actor, role="instructor", object_type="application", object_id=application.reference,
+                 action="request_corrections", after={"keys": request.keys, "due_date": due_date.isoformat()})
+    return request
+
+
+def save_corrections(session: Session, application: Application, raw: dict, author: User, *, source: str) -> list[FieldProblem]:
+    """Change only the answers named by the open correction request, keeping
+    each previous value (AnswerRevision). Returns the format problems, if any
+    (nothing is saved then)."""
+    request = open_correction_request(session, application)
+    if application.state != "corrections_requested" or request is None:
+        raise UserFacingError(_("Aucune correction n'est demandée sur ce dossier."), status=409)
+    from app.callforms import clean_answers, load_definition
+
+    definition = load_definition(application.form_version.definition)
+    allowed = set(request.keys)
+    refused = sorted(k for k in raw if k not in allowed and k != "csrf_token")
+    if source == "api" and refused:
+        return [FieldProblem(k, _("Ce champ ne fait pas partie des corrections demandées.")) for k in refused]
+    cleaned, errors = clean_answers(definition, {k: v for k, v in raw.items() if k in allowed}, source=source)
+    if errors:
+        return [FieldProblem(e.key, e.message) for e in errors]
+    answers = dict(application.answers or {})
+    changed = []
+    for key in allowed:
+        field = definition.field(key)
+        if field is None or field.type == "file" or key not in cleaned:
+            continue
+        if answers.get(key) != cleaned[key]:
+            session.add(AnswerRevision(application_id=application.id, key=key, old_value=answers.get(key),
+                                       new_value=cleaned[key], changed_by_id=author.id, correction_request_id=request.id))
+            answers[key] = cleaned[key]
+            changed.append(key)
+    if changed:
+        application.answers = answers
+        from app.callforms import requested_amount
+
+        amount = requested_amount(definition, answers)
+        if amount is not None:
+            application.requested_amount_cents = amount
+        session.flush()
+        audit.record(session, actor=author, role="applicant", object_type="application", object_id=application.reference,
+                     action="correct_answers", after={"keys": sorted(changed)})
+    return []
+
+
+def resubmit(session: Session, application: Application, actor: User) -> None:
+    request = open_correction_request(session, application)
+    problems = answer_problems(session, application)
+    if problems:
+        raise SubmissionInvalid(problems)
+    transition(session, application, "resubmit", actor=actor, role="applicant")
+    if request is not None:
+        request.resolved_at = utcnow()
+
+
+def withdraw(session: Session, application: Application, actor: User, reason: str) -> None:
+    if not reason or not reason.strip():
+        raise UserFacingError(_("Indiquez le motif du retrait."))
+    transition(session, application, "withdraw", actor=actor, role="applicant", reason=reason)
+
+
+def post_message(session: Session, application: Application, author: User, role: str, body: str) -> Message:
+    body = (body or "").strip()
+    if not body:
+        raise UserFacingError(_("Le message est vide."))
+    if len(body) > 5000:
+        raise UserFacingError(_("Le message dépasse 5 000 caractères."))
+    message = Message(application_id=application.id, author_id=author.id, author_role=role, body=body)
+    session.add(message)
+    session.flush()
+    audit.record(session, actor=author, role=role, object_type="application", object_id=application.reference,
+                 action="post_message", after={"message_id": message.id})
+    _notify_message(application, message, role)
+    return message
+
+
+def _notify_message(application: Application, message: Message, role: str) -> None:
+    from app.notifications import recipients
+
+    audience = "instructors" if role == "applicant" else "applicant"
+    subject = _("Nouveau message — dossier %(ref)s", ref=application.reference)
+    body = _("Bonjour,\n\nUn nouveau message a été déposé sur le dossier %(ref)s « %(title)s ». "
+             "Lisez-le sur la page du dossier.\n", ref=application.reference, title=application.title)
+    for address in recipients(application, audience):
+        queue_mail(address, subject, body)

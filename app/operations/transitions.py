@@ -1,0 +1,195 @@
+"""Every state change of a file goes through ``transition()``.
+
+The workflow engine (``workflows``, pure) decides whether the transition is
+allowed for the actor's role and guards, on the definition version the file
+runs on. This module applies it in the current transaction: new state, the
+in-transaction effects, one hash-chained audit row; and queues the effects that
+leave the database (mail, PDF, webhook) for after the commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import workflows
+from app import audit
+from app.errors import Conflict, UserFacingError
+from app.formatting import translate as _
+from app.jobs import enqueue_after_commit
+from app.models import Application, ClockPause, User, utcnow
+from app.workflow_versions import definition_for
+
+
+class TransitionRefused(UserFacingError):
+    """Guards refused the transition; ``messages`` lists every reason (French)."""
+
+    status = 422
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__(" ".join(messages))
+        self.messages = messages
+
+
+class AppFileContext:
+    """``workflows.FileContext`` over one file, read from the database.
+
+    Facts that later parts of Guichet record (eligibility results, reviews,
+    committee decisions, agreements, payments) read as "not yet": the guards
+    that need them refuse until those records exist."""
+
+    def __init__(self, session: Session, application: Application, reason: str | None = None) -> None:
+        self.session = session
+        self.application = application
+        self._reason = reason.strip() if reason and reason.strip() else None
+
+    @property
+    def reason(self) -> str | None:
+        return self._reason
+
+    @property
+    def amount_cents(self) -> int | None:
+        return None  # the proposed amount is recorded at instruction (scoring, issue 6)
+
+    def document_kinds(self) -> set[str]:
+        from app.operations.attachments import present_file_keys
+
+        return present_file_keys(self.session, self.application)
+
+    def eligibility_passed(self) -> bool | None:
+        return None
+
+    def submitted_review_count(self) -> int:
+        return 0
+
+    def committee_decision(self) -> str | None:
+        return None
+
+    def call_is_open(self) -> bool:
+        return self.application.call.is_open(utcnow())
+
+    def agreement_signed(self) -> bool:
+        return False
+
+    def balance_paid(self) -> bool:
+        return False
+
+    def lapse_due(self) -> bool:
+        return False
+
+
+# --- effects run inside the transaction -------------------------------------
+
+def _clock_pause(session: Session, application: Application, payload: dict[str, Any]) -> None:
+    open_pause = _open_pause(session, application)
+    if open_pause is None:
+        session.add(ClockPause(application_id=application.id, started_at=utcnow()))
+
+
+def _clock_resume(session: Session, application: Application, payload: dict[str, Any]) -> None:
+    open_pause = _open_pause(session, application)
+    if open_pause is not None:
+        open_pause.ended_at = utcnow()
+
+
+def _open_pause(session: Session, application: Application) -> ClockPause | None:
+    return session.execute(
+        select(ClockPause).where(ClockPause.application_id == application.id, ClockPause.ended_at.is_(None))
+    ).scalar_one_or_none()
+
+
+IN_TRANSACTION_HANDLERS: dict[str, Callable[[Session, Application, dict[str, Any]], None]] = {
+    "clock_pause": _clock_pause,
+    "clock_resume": _clock_resume,
+}
+
+
+# --- effects run after the commit (jobs take ids and plain values) ----------
+
+def _queue_after_commit(application: Application, effect: workflows.EffectCall, actor: User | None) -> None:
+    from app import notifications
+
+    payload = dict(effect.payload)
+    if effect.name == "notify":
+        enqueue_after_commit(notifications.send_notification, application.id, payload["template"], payload["to"],
+                             payload.get("reason"), queue="mail")
+    elif effect.name == "pdf":
+        from app.documents import generate_document
+
+        enqueue_after_commit(generate_document, application.id, payload["template"], actor.id if actor else None,
+                             queue="documents")
+    elif effect.name == "webhook":
+        enqueue_after_commit(notifications.post_webhook, application.id, payload["event"], queue="default")
+    else:
+        raise RuntimeError(f"no handler for the after-commit effect {effect.name!r}")
+
+
+@dataclass
+class TransitionDone:
+    from_state: str
+    to_state: str
+    name: str
+
+
+def transition(
+    session: Session,
+    application: Application,
+    name: str,
+    *,
+    actor: User | None,
+    role: str,
+    reason: str | None = None,
+    expected_version: int | None = None,
+) -> TransitionDone:
+    """Fire ``name`` on ``application`` as ``actor`` acting in ``role``.
+
+    ``expected_version`` is the file's version the actor saw: if someone else
+    changed the file since, nothing happens and ``Conflict`` is raised. The
+    UPDATE itself is also guarded by the version column, so two concurrent
+    transitions can never both apply."""
+    if expected_version is not None and expected_version != application.version:
+        raise Conflict(_("Ce dossier a été modifié par quelqu'un d'autre entre-temps : rechargez la page et recommencez."))
+    definition = definition_for(session, application.workflow_version)
+    context = AppFileContext(session, application, reason)
+    try:
+        result = workflows.fire(definition, application.state, name, {role}, context)
+    except workflows.GuardFailed as exc:
+        raise TransitionRefused(exc.messages) from None
+    except (workflows.TransitionNotAllowed, workflows.UnknownTransition, workflows.UnknownState):
+        raise UserFacingError(_("Cette action n'est pas possible sur ce dossier dans son état actuel."), status=403) from None
+
+    application.state = result.to_state
+    now = utcnow()
+    if result.to_state == "submitted" and application.submitted_at is None:
+        application.submitted_at = now
+    application.updated_at = now
+    for effect in result.in_transaction_effects:
+        handler = IN_TRANSACTION_HANDLERS.get(effect.name)
+        if handler is None:
+            raise RuntimeError(f"no handler for the in-transaction effect {effect.name!r}")
+        handler(session, application, dict(effect.payload))
+    session.flush()  # the version check happens here: a concurrent change raises StaleDataError
+    fields = result.audit_fields()
+    audit.record(
+        session,
+        actor=actor,
+        role=role,
+        object_type="application",
+        object_id=application.reference,
+        action=f"transition:{name}",
+        before={"state": result.from_state},
+        after={"state": result.to_state, "workflow": fields["workflow"], "workflow_version": fields["workflow_hash"]},
+        reason=context.reason,
+    )
+    for effect in result.after_commit_effects:
+        _queue_after_commit(application, effect, actor)
+    return TransitionDone(result.from_state, result.to_state, name)
+
+
+def available_transitions(session: Session, application: Application, role: str) -> list[workflows.Option]:
+    """What ``role`` may fire now on the file, each with what currently blocks it."""
+    definition = definition_for(session, application.workflow_version)
+    return workflows.available(definition, application.state, {role}, AppFileContext(session, application))
