@@ -50,6 +50,17 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _int_list(env: Mapping[str, str], name: str, default: str) -> tuple[int, ...]:
+    raw = _str(env, name, default) or ""
+    try:
+        values = {int(part) for part in raw.split(",") if part.strip()}
+    except ValueError:
+        raise ConfigError(f"{name} must be whole numbers separated by commas, got {raw!r}") from None
+    if any(v < 1 for v in values):
+        raise ConfigError(f"{name} values must be at least 1, got {raw!r}")
+    return tuple(sorted(values, reverse=True))
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = _str(env, name)
     if raw is None:
@@ -184,6 +195,8 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> dict[
         # scrypt everywhere; the test profile trades strength for speed.
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000" if profile == "testing" else "scrypt",
         "PASSWORD_MIN_LENGTH": _int(env, "PASSWORD_MIN_LENGTH", 12, minimum=8),
+        "DRAFT_REMINDER_DAYS": _int_list(env, "DRAFT_REMINDER_DAYS", "7,1"),
+        "TICK_INTERVAL_SECONDS": _int(env, "TICK_INTERVAL_SECONDS", 300, minimum=10),
         "WEBHOOK_URL": _str(env, "WEBHOOK_URL"),
         "DOCUMENTS_FOLDER": str(instance / "documents"),
         "PDF_FONT_DIR": _str(env, "PDF_FONT_DIR", "/usr/share/fonts/truetype/dejavu"),

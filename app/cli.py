@@ -18,6 +18,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(worker_command)
     app.cli.add_command(audit_group)
     app.cli.add_command(workflows_group)
+    app.cli.add_command(tick_command)
 
 
 @click.command("create-user")
@@ -91,7 +92,11 @@ def worker_command(queues: tuple[str, ...], burst: bool) -> None:
         raise click.ClickException("REDIS_URL is not set: without Redis, jobs run in-process and need no worker")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     worker = make_worker(app, queues or QUEUES)
-    worker.work(burst=burst)
+    if not burst:
+        from app.operations.schedule import ensure_tick_scheduled
+
+        ensure_tick_scheduled()
+    worker.work(burst=burst, with_scheduler=True)
 
 
 @click.group("audit")
@@ -136,4 +141,19 @@ def workflows_check() -> None:
         else:
             click.echo(f"{name}: ok")
     if faulty:
+        sys.exit(1)
+
+
+@click.command("tick")
+@with_appcontext
+def tick_command() -> None:
+    """Close due calls, freeze their drafts, send reminders, fire time-based transitions."""
+    from app.operations.schedule import tick
+
+    report = tick(db.session)
+    click.echo(f"calls closed: {len(report.calls_closed)}, drafts frozen: {len(report.drafts_frozen)}, "
+               f"reminders: {len(report.reminders)}, transitions: {len(report.transitions)}")
+    for error in report.errors:
+        click.echo(f"error: {error}", err=True)
+    if report.errors:
         sys.exit(1)
