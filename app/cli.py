@@ -144,6 +144,39 @@ def workflows_check() -> None:
         sys.exit(1)
 
 
+@workflows_group.command("migrate")
+@click.argument("call_reference")
+@click.option("--dry-run", is_flag=True, help="Only show what would move and what blocks.")
+@with_appcontext
+def workflows_migrate(call_reference: str, dry_run: bool) -> None:
+    """Move a call's files to the current version of its workflow definition."""
+    from sqlalchemy import select
+
+    from app.errors import UserFacingError
+    from app.models import Call
+    from app.operations.workflow_migration import migrate_call_files, plan_migration
+
+    call = db.session.execute(select(Call).where(Call.reference == call_reference)).scalar_one_or_none()
+    if call is None:
+        raise click.ClickException(f"unknown call {call_reference!r}")
+    plan = plan_migration(db.session, call)
+    for v in plan.versions:
+        status = "current" if v.hash == plan.target_hash else ("compatible" if v.compatible else "BLOCKED")
+        click.echo(f"{v.hash[:12]} {v.label:<10} {v.files:>7} files  {status}")
+        for problem in v.problems:
+            click.echo(f"    - {problem}")
+    if dry_run:
+        db.session.rollback()
+        return
+    try:
+        moved = migrate_call_files(db.session, call, None, role="system")
+    except UserFacingError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"{moved} file(s) moved to {plan.target_hash[:12]}")
+
+
 @click.command("tick")
 @with_appcontext
 def tick_command() -> None:
