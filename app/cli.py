@@ -129,8 +129,9 @@ def workflows_group() -> None:
 def workflows_check() -> None:
     """Validate every workflow definition; exit 1 on any fault."""
     import workflows
+    from workflows.eligibility import check_all_rules
 
-    results = workflows.check_all()
+    results = {**workflows.check_all(), **check_all_rules()}
     faulty = 0
     for name, problems in sorted(results.items()):
         if problems:

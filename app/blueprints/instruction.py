@@ -19,6 +19,7 @@ from app.extensions import db
 from app.formatting import PARIS
 from app.formatting import translate as _
 from app.models import Application, Attachment, AuditEntry, Call, Message, utcnow
+from app.operations import eligibility as eligibility_ops
 from app.operations import submission
 from app.operations.transitions import TransitionRefused, available_transitions, transition
 
@@ -106,7 +107,39 @@ def application_detail(reference: str):
         correction=submission.open_correction_request(db.session, application),
         receipt=latest_document(db.session, application, "receipt"),
         default_due=(utcnow() + timedelta(days=15)).astimezone(PARIS).date(),
+        eligibility_results=eligibility_ops.results_of(db.session, application),
+        eligibility_decision=eligibility_ops.latest_decision(db.session, application),
     )
+
+
+@bp.post("/dossiers/<reference>/eligibilite")
+@role_required("instructor")
+def decide_eligibility(reference: str):
+    application = staff_application(reference)
+    choice = request.form.get("eligible")
+    if choice not in ("yes", "no"):
+        flash(_("Indiquez si le dossier est éligible."), "error")
+        return redirect(url_for("instruction.application_detail", reference=reference))
+    try:
+        eligibility_ops.decide(db.session, application, current_user, eligible=choice == "yes",
+                               justification=request.form.get("justification"))
+        commit()
+    except UserFacingError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        flash(_("Décision d'éligibilité enregistrée."), "success")
+    return redirect(url_for("instruction.application_detail", reference=reference))
+
+
+@bp.post("/dossiers/<reference>/eligibilite/relancer")
+@role_required("instructor")
+def rerun_eligibility(reference: str):
+    application = staff_application(reference)
+    eligibility_ops.run_eligibility(db.session, application)
+    commit()
+    flash(_("Contrôles d'éligibilité relancés."), "success")
+    return redirect(url_for("instruction.application_detail", reference=reference))
 
 
 @bp.post("/dossiers/<reference>/transitions/<name>")

@@ -4,6 +4,7 @@ from app.models.application import Application, ReferenceCounter
 from app.models.audit import GENESIS_HASH, AuditEntry, AuditPurgeAllowed
 from app.models.base import Base, UTCDateTime, utcnow
 from app.models.call import CALL_STATUSES, Axis, Call, Plan
+from app.models.eligibility import EligibilityDecision, EligibilityResult
 from app.models.followup import SCAN_STATUSES, AnswerRevision, Attachment, ClockPause, CorrectionRequest, Document, Message
 from app.models.form import FormVersion
 from app.models.organisation import GRAND_EST_DEPARTMENTS, Membership, Organisation, OrganisationInvitation
@@ -13,6 +14,8 @@ from app.models.workflow import WorkflowVersion
 
 __all__ = [
     "AnswerRevision",
+    "EligibilityDecision",
+    "EligibilityResult",
     "ClockPause",
     "Attachment",
     "CorrectionRequest",

@@ -14,6 +14,7 @@ from app.errors import UserFacingError
 from app.formatting import translate as _
 from app.mail import queue_mail
 from app.models import AnswerRevision, Application, CorrectionRequest, Message, User, utcnow
+from app.operations.eligibility import run_eligibility
 from app.operations.transitions import transition
 
 
@@ -57,6 +58,7 @@ def submit(session: Session, application: Application, actor: User) -> bool:
     if problems:
         raise SubmissionInvalid(problems)
     transition(session, application, "submit", actor=actor, role="applicant")
+    run_eligibility(session, application)
     return True
 
 
@@ -144,6 +146,7 @@ def resubmit(session: Session, application: Application, actor: User) -> None:
     transition(session, application, "resubmit", actor=actor, role="applicant")
     if request is not None:
         request.resolved_at = utcnow()
+    run_eligibility(session, application)
 
 
 def withdraw(session: Session, application: Application, actor: User, reason: str) -> None:

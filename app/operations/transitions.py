@@ -37,7 +37,7 @@ class TransitionRefused(UserFacingError):
 class AppFileContext:
     """``workflows.FileContext`` over one file, read from the database.
 
-    Facts that later parts of Guichet record (eligibility results, reviews,
+    Facts that later parts of Guichet record (reviews,
     committee decisions, agreements, payments) read as "not yet": the guards
     that need them refuse until those records exist."""
 
@@ -60,7 +60,12 @@ class AppFileContext:
         return present_file_keys(self.session, self.application)
 
     def eligibility_passed(self) -> bool | None:
-        return None
+        from app.operations.eligibility import latest_decision, latest_run
+
+        decision = latest_decision(self.session, self.application)
+        if decision is None or decision.run != latest_run(self.session, self.application):
+            return None  # not decided since the last checks (e.g. after corrections)
+        return decision.eligible
 
     def submitted_review_count(self) -> int:
         return 0
