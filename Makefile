@@ -6,9 +6,13 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 FLASK  := $(BIN)/flask --app wsgi
 
-.PHONY: install run test test-postgres worker bench translations services clean
+.PHONY: install system-deps run test test-postgres worker bench translations services clean
 
-install: $(VENV)/.installed translations
+install: system-deps $(VENV)/.installed translations
+
+# libmagic (python-magic) and DejaVu fonts (PDFs), from Debian when missing.
+system-deps:
+	scripts/system-deps.sh
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -104,6 +104,8 @@ def runner() -> JobRunner:
 
 @event.listens_for(Session, "after_commit")
 def _dispatch_after_commit(session: Session) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint was released: the real commit is still to come
     pending = session.info.pop(_PENDING, [])
     if not pending:
         return

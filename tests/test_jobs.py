@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text as sa_text
 
 from app import jobs
 from app.extensions import db
@@ -429,3 +430,23 @@ def test_deliver_can_be_called_directly_as_a_job(app, outbox):
     with app.app_context():
         deliver("direct@example.test", "Sujet direct", "Corps direct")
     assert len(outbox) == 1 and outbox[0]["To"] == "direct@example.test"
+
+
+def test_a_released_savepoint_does_not_dispatch_before_the_real_commit(app, outbox):
+    from app.extensions import db as _db
+    from app.mail import queue_mail
+
+    if app.config.get("REDIS_URL"):
+        pytest.skip("checks the in-process dispatch")
+    with app.app_context():
+        _db.session.execute(sa_text("SELECT 1"))
+        with _db.session.begin_nested():
+            queue_mail("savepoint@example.fr", "Sujet", "Corps")
+        assert len(outbox) == 0  # released savepoint: still waiting for the commit
+        _db.session.rollback()
+        assert len(outbox) == 0
+        _db.session.execute(sa_text("SELECT 1"))
+        with _db.session.begin_nested():
+            queue_mail("savepoint@example.fr", "Sujet", "Corps")
+        _db.session.commit()
+        assert [m["To"] for m in outbox] == ["savepoint@example.fr"]

@@ -217,6 +217,22 @@ def receipt(reference: str):
                      download_name=f"accuse-reception-{application.reference}.pdf")
 
 
+@bp.get("/dossiers/<reference>/pieces/<int:attachment_id>")
+@role_required("instructor")
+def download_attachment(reference: str, attachment_id: int):
+    from app import uploads
+    from app.operations import attachments as attachment_ops
+
+    application = staff_application(reference)
+    attachment = db.session.get(Attachment, attachment_id)
+    if attachment is None or attachment.application_id != application.id or not attachment_ops.can_download(current_user, attachment):
+        abort(404)
+    blocked = attachment_ops.download_blocked_reason(attachment)
+    if blocked:
+        raise UserFacingError(blocked, status=423)
+    return uploads.send_attachment(attachment)
+
+
 @bp.get("/expertise")
 @role_required("expert")
 def expert_home():
