@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, UTCDateTime, utcnow
@@ -38,6 +38,10 @@ class Application(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The time limit of the current stage (workflows/time_limits/<workflow>.yaml),
+    # pushed back by the days the clock was paused (corrections requested).
+    due_date: Mapped[date | None] = mapped_column(Date)
+    due_state: Mapped[str | None] = mapped_column(String(40))
 
     call: Mapped["Call"] = relationship(back_populates="applications")
     organisation: Mapped["Organisation"] = relationship()
@@ -53,6 +57,7 @@ class Application(Base):
         CheckConstraint("state <> 'draft' OR submitted_at IS NULL", name="draft_not_submitted"),
         Index("ix_applications_call_state", "call_id", "state"),
         Index("ix_applications_state_created", "state", "created_at"),
+        Index("ix_applications_due_date", "due_date"),
     )
 
     def __repr__(self) -> str:
