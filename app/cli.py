@@ -130,8 +130,9 @@ def workflows_check() -> None:
     """Validate every workflow definition; exit 1 on any fault."""
     import workflows
     from workflows.eligibility import check_all_rules
+    from workflows.time_limits import check_all_limits
 
-    results = {**workflows.check_all(), **check_all_rules()}
+    results = {**workflows.check_all(), **check_all_rules(), **check_all_limits()}
     faulty = 0
     for name, problems in sorted(results.items()):
         if problems:

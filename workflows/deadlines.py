@@ -114,3 +114,17 @@ def _advance(
         if is_working_day(day, department) and not any(a <= day <= b for a, b in paused):
             remaining -= 1
     return day
+
+
+def calendar_deadline_with_pauses(start: date, n_days: int, pauses: Iterable[tuple[date, date]]) -> date:
+    """Deadline of ``n_days`` calendar days from ``start``; days inside the
+    inclusive ``pauses`` ranges do not count."""
+    if n_days < 0:
+        raise ValueError("n_days must be >= 0")
+    paused = tuple(pauses)
+    day, remaining = start, n_days
+    while remaining:
+        day += timedelta(days=1)
+        if not any(first <= day <= last for first, last in paused):
+            remaining -= 1
+    return day

@@ -13,6 +13,7 @@ from app.db_helpers import commit
 from app.errors import UserFacingError
 from app.extensions import db
 from app.forms.auth import StaffUserForm
+from app.forms.drafts import FormDefinitionForm
 from app.formatting import translate as _
 from app.models import Call, User
 from app.operations import accounts
@@ -93,3 +94,95 @@ def _call_or_404(reference: str) -> Call:
     if call is None:
         abort(404)
     return call
+
+
+# --- call forms (issue 3): versions and publication -----------------------------------------------
+
+
+def _admin_call(reference: str) -> Call:
+    call = db.session.execute(select(Call).where(Call.reference == reference)).scalar_one_or_none()
+    if call is None:
+        abort(404)
+    if not current_user.has_role("admin", call.id):
+        abort(403)
+    return call
+
+
+def _form_page(call: Call, form: FormDefinitionForm, problems: list[str] | None = None, status: int = 200):
+    from sqlalchemy import func
+
+    from app.models import Application, FormVersion
+
+    versions = db.session.execute(
+        select(FormVersion).where(FormVersion.call_id == call.id).order_by(FormVersion.number.desc())
+    ).scalars().all()
+    counts = dict(db.session.execute(
+        select(Application.form_version_id, func.count(Application.id)).where(Application.call_id == call.id)
+        .group_by(Application.form_version_id)
+    ).all())
+    authors = {u.id: u for u in db.session.execute(
+        select(User).where(User.id.in_([v.created_by_id for v in versions if v.created_by_id]))).scalars()}
+    return render_template("admin/call_form.html", call=call, versions=versions, counts=counts, authors=authors,
+                           form=form, problems=problems or []), status
+
+
+@bp.get("/appels/<reference>/formulaire")
+@role_required("admin")
+def call_form(reference: str):
+    from app import callforms
+    from app.operations.drafts import current_form
+
+    call = _admin_call(reference)
+    form = FormDefinitionForm()
+    current = current_form(db.session, call)
+    if current is not None:
+        form.definition.data = callforms.to_yaml(current.definition)
+    else:
+        try:
+            form.definition.data = callforms.to_yaml(callforms.builtin_definition(call.workflow_name))
+        except (OSError, ValueError):
+            form.definition.data = ""
+    return _form_page(call, form)
+
+
+@bp.post("/appels/<reference>/formulaire")
+@role_required("admin")
+def publish_call_form(reference: str):
+    from app.callforms import DefinitionError
+    from app.operations import drafts
+
+    call = _admin_call(reference)
+    form = FormDefinitionForm()
+    if not form.validate_on_submit():
+        return _form_page(call, form, status=422)
+    before = drafts.current_form(db.session, call)
+    before_number = before.number if before is not None else None
+    try:
+        version = drafts.publish_form_yaml(db.session, call, form.definition.data, current_user)
+    except DefinitionError as exc:
+        db.session.rollback()
+        call = _admin_call(reference)
+        return _form_page(call, form, problems=exc.problems, status=422)
+    number = version.number
+    commit()
+    if number == before_number:
+        flash(_("Aucun changement : la version %(n)s du formulaire reste en vigueur.", n=number), "info")
+    else:
+        flash(_("Version %(n)s du formulaire publiée. Les dossiers déjà créés gardent la version à laquelle ils répondent.",
+                n=number), "success")
+    return redirect(url_for("admin.call_form", reference=reference), 303)
+
+
+@bp.get("/appels/<reference>/formulaire/<int:number>")
+@role_required("admin")
+def call_form_version(reference: str, number: int):
+    from app import callforms
+    from app.operations.drafts import definition_of, form_version
+
+    call = _admin_call(reference)
+    version = form_version(db.session, call, number)
+    if version is None:
+        abort(404)
+    return render_template("admin/form_version.html", call=call, version=version, defn=definition_of(version),
+                           yaml_text=callforms.to_yaml(version.definition),
+                           author=db.session.get(User, version.created_by_id) if version.created_by_id else None)

@@ -13,7 +13,9 @@ from stdnum import luhn
 
 from app import audit
 from app.models import Application, Axis, Call, Membership, Organisation, Plan, User, utcnow
+from app.callforms import builtin_definition
 from app.operations.accounts import DEMO_PASSWORD, create_user
+from app.operations.drafts import current_form, publish_form
 from app.references import next_reference, reserve_numbers
 from app.workflow_versions import current_version
 
@@ -89,6 +91,10 @@ def seed_demo(session: Session) -> dict[str, int]:
     )
     session.add_all([ami, pack])
     session.flush()
+    forms = {
+        ami.id: publish_form(session, ami, builtin_definition("ami_numerique"), actor=None),
+        pack.id: publish_form(session, pack, builtin_definition("pack_ia"), actor=None),
+    }
 
     users: dict[str, User] = {}
     for email, name, role in DEMO_ACCOUNTS:
@@ -117,16 +123,22 @@ def seed_demo(session: Session) -> dict[str, int]:
     count = 0
     for org, owner, offset in ((org1, users["demo-applicant@guichet.test"], 0),
                                (org2, users["demo-applicant2@guichet.test"], 1)):
+        people = DEMO_CONTACTS[org.department]
         for call in (pack, ami):
             version = current_version(session, call.workflow_name)
             for i, state in enumerate(DEMO_STATES[offset::2] if call is ami else DEMO_STATES[1 - offset::2]):
                 created = now - timedelta(days=40 - 3 * i)
                 amount = (35_000 + 2_500 * i) * EURO if call is pack else (180_000 + 40_000 * i) * EURO
+                title = titles[call.file_prefix][i % 4]
+                build = pack_ia_answers if call is pack else ami_answers
+                answers = build(org, owner, people, title, amount, i, now, complete=state != "draft")
                 application = Application(
                     reference=next_reference(session, call.file_prefix, now.year), call=call, organisation=org,
-                    created_by=owner, title=titles[call.file_prefix][i % 4], state=state,
-                    requested_amount_cents=amount, workflow_version=version, created_at=created, updated_at=created,
+                    created_by=owner, title=title, state=state,
+                    requested_amount_cents=amount,
+                    workflow_version=version, created_at=created, updated_at=created,
                     submitted_at=None if state == "draft" else created + timedelta(days=2),
+                    form_version_id=forms[call.id].id, answers=answers,
                 )
                 session.add(application)
                 session.flush()
@@ -136,6 +148,132 @@ def seed_demo(session: Session) -> dict[str, int]:
     audit.record(session, actor=None, role="system", object_type="plan", object_id=plan.id, action="seed_demo",
                  after={"calls": [ami.reference, pack.reference], "files": count})
     return {"users": len(users), "calls": 2, "files": count}
+
+
+# Contact people and bank accounts of the demo organisations, by department.
+DEMO_CONTACTS = {
+    "51": {"fonction": "Directrice des opérations", "telephone": "03 26 47 21 90",
+           "iban": "FR1710278010010002345678912"},
+    "88": {"fonction": "Gérant", "telephone": "03 29 64 18 35", "iban": "FR7017906000320008765432155"},
+}
+
+PACK_DESCRIPTIONS = {
+    "Maintenance prédictive de la ligne d'usinage": (
+        "Nos centres d'usinage s'arrêtent en moyenne six fois par an sur panne de broche. Le projet consiste à "
+        "exploiter les données de vibration et de courant déjà collectées pour prédire ces pannes trois semaines à "
+        "l'avance, avec un prestataire spécialisé qui développera et déploiera le modèle, puis formera nos équipes."),
+    "Tri automatique des pièces par vision": (
+        "Le contrôle visuel des pièces en sortie de ligne est fait à la main. Une caméra et un modèle de vision "
+        "entraîné sur nos défauts (rayures, bavures, porosités) trieront les pièces non conformes en temps réel."),
+    "Prévision de la demande pour l'atelier": (
+        "Les commandes de nos clients varient fortement d'un mois à l'autre. Un modèle de prévision entraîné sur "
+        "cinq ans d'historique de ventes nous permettra de planifier la production et les achats de matière."),
+    "Assistant de devis par IA": (
+        "La rédaction d'un devis prend en moyenne deux heures. Un assistant entraîné sur nos devis passés proposera "
+        "temps de cycle, matière et prix à partir des plans des clients, validés ensuite par un technicien."),
+}
+AMI_DEFIS = {
+    "Détection précoce des maladies de la vigne": "bioeconomie",
+    "Jumeau numérique d'un procédé de fermentation": "bioeconomie",
+    "Aide au diagnostic en imagerie dermatologique": "sante",
+    "Optimisation énergétique d'une fonderie": "industrie",
+}
+
+
+def _split(total: int, shares: list[int]) -> list[int]:
+    """``total`` cents in parts proportional to ``shares`` (percent), summing exactly."""
+    parts = [total * s // 100 for s in shares[:-1]]
+    return [*parts, total - sum(parts)]
+
+
+def _contact(owner: User, people: dict[str, str]) -> dict[str, object]:
+    return {"contact_nom": owner.name, "contact_email": owner.email, "contact_telephone": people["telephone"],
+            "iban": people["iban"]}
+
+
+def pack_ia_answers(org: Organisation, owner: User, people: dict[str, str], title: str, amount: int, i: int,
+                    now: datetime, *, complete: bool) -> dict[str, object]:
+    """Plausible answers to the Pack IA form; a draft has only its first sections."""
+    start = (now + timedelta(days=60 + 15 * i)).astimezone(PARIS).date().isoformat()
+    answers: dict[str, object] = {
+        "siret_etablissement": org.siret, "departement_etablissement": org.department, "effectif": org.headcount,
+        "chiffre_affaires": org.turnover_cents, "code_naf": org.naf_code, "date_creation": "2009-04-01",
+        "jamais_aidee_ia": True, "pas_startup": True, "pas_en_difficulte": True, "finances_saines": True,
+        "diagnostic_ia_realise": i % 2 == 0,
+        "titre_projet": title, "description_projet": PACK_DESCRIPTIONS[title],
+    }
+    if i % 2 == 0:
+        answers.update({"diagnostic_ia_organisme": "Grand E-nov+ (diagnostic IA)", "diagnostic_ia_date": "2025-10-14"})
+    if not complete:
+        answers.update({"nature_projet": "prestation", "aide_demandee": amount})
+        return answers
+    expenses = amount * 2  # the aid covers half of the costs
+    lines = _split(expenses, [70, 20, 10])
+    answers.update({
+        "nature_projet": "prestation", "prestataire_nom": "Datavosges Conseil", "prestataire_grand_est": True,
+        "prestataire_siret": make_siret(44556677), "date_debut": start, "duree_mois": 12,
+        "depenses": [
+            {"categorie": "prestation_externe", "description": "Développement et déploiement du modèle", "montant_ht": lines[0]},
+            {"categorie": "prestation_externe", "description": "Accompagnement et formation des équipes", "montant_ht": lines[1]},
+            {"categorie": "autre", "description": "Capteurs et stockage des données", "montant_ht": lines[2]},
+        ],
+        "aide_demandee": amount,
+        "contact_fonction": people["fonction"],
+        **_contact(owner, people),
+    })
+    return answers
+
+
+def ami_answers(org: Organisation, owner: User, people: dict[str, str], title: str, amount: int, i: int,
+                now: datetime, *, complete: bool) -> dict[str, object]:
+    """Plausible answers to the AMI « Économie Numérique » form."""
+    defi = AMI_DEFIS[title]
+    answers: dict[str, object] = {
+        "siret_porteur": org.siret, "type_structure": "entreprise", "departement_porteur": org.department,
+        "effectif": org.headcount, "defi": defi, "titre_projet": title,
+        "resume": f"{title} : une solution d'intelligence artificielle conçue avec des acteurs régionaux et "
+                  "expérimentée en conditions réelles dans le Grand Est.",
+    }
+    if defi == "sante":
+        answers.update({"donnees_sante": True, "hebergeur_hds": True,
+                        "etablissement_partenaire": "CHU de Reims — service de dermatologie"})
+    elif defi == "industrie":
+        answers["etablissement_partenaire"] = "Fonderie de l'Est, site de Hayange"
+    if not complete:
+        answers["aide_demandee"] = amount
+        return answers
+    expenses = amount * 5 // 2  # the Region funds 40 %
+    lines = _split(expenses, [55, 25, 12, 8])
+    cofinancing = expenses * 30 // 100
+    answers.update({
+        "secteurs_applicatifs": ["vision", "prevision"],
+        "description_technique": (
+            "État de l'art : les approches actuelles reposent sur des règles expertes peu robustes. Verrou : disposer "
+            "de données annotées en quantité suffisante. Solution : un apprentissage semi-supervisé sur les données "
+            "des partenaires, validé sur un site pilote. Plan de travail en quatre lots sur 24 mois."),
+        "trl_initial": 3, "trl_vise": 6, "date_debut": (now + timedelta(days=90)).astimezone(PARIS).date().isoformat(),
+        "duree_mois": 24, "part_grand_est": "85",
+        "en_consortium": True,
+        "partenaires": [
+            {"nom": "Laboratoire lorrain de recherche en informatique", "siret": None, "type": "laboratoire",
+             "role": "Conception des modèles et publication des résultats"},
+            {"nom": "Coopérative agricole de la Marne", "siret": make_siret(77889900), "type": "entreprise",
+             "role": "Fourniture et annotation des données, site pilote"},
+        ],
+        "depenses": [
+            {"categorie": "personnel", "description": "Ingénieurs en apprentissage automatique (2 ETP)", "montant_ht": lines[0]},
+            {"categorie": "prestation_externe", "description": "Annotation des données", "montant_ht": lines[1]},
+            {"categorie": "equipement", "description": "Serveur de calcul GPU", "montant_ht": lines[2]},
+            {"categorie": "frais_generaux", "description": "Frais généraux forfaitaires", "montant_ht": lines[3]},
+        ],
+        "cofinancements": [
+            {"financeur": "etat_france_2030", "montant": cofinancing * 2 // 3, "statut": "sollicite"},
+            {"financeur": "industriel", "montant": cofinancing - cofinancing * 2 // 3, "statut": "acquis"},
+        ],
+        "aide_demandee": amount,
+        **_contact(owner, people),
+    })
+    return answers
 
 
 def seed_scale(session: Session, n: int, *, seed: int = 20261122, batch: int = 5000) -> int:
@@ -174,6 +312,7 @@ def seed_scale(session: Session, n: int, *, seed: int = 20261122, batch: int = 5
         per_call[c.id] += 1
     numbers = {c.id: iter(reserve_numbers(session, c.file_prefix, now.year, per_call[c.id])) for c in calls}
     versions = {c.id: current_version(session, c.workflow_name) for c in calls}
+    form_ids = {c.id: (form.id if (form := current_form(session, c)) is not None else None) for c in calls}
     words = ["IA", "vision", "prévision", "maintenance", "qualité", "énergie", "santé", "logistique", "agriculture", "robotique"]
     rows = []
     inserted = 0
@@ -185,7 +324,8 @@ def seed_scale(session: Session, n: int, *, seed: int = 20261122, batch: int = 5
             "call_id": call.id, "organisation_id": rng.choice(org_ids),
             "title": f"Projet {rng.choice(words)} {rng.choice(words)} n°{i + 1}", "state": state,
             "requested_amount_cents": rng.randrange(5_000 * EURO, (call.max_aid_cents or 500_000 * EURO) + 1, 100 * EURO),
-            "workflow_version": versions[call.id], "version": 1, "created_at": created, "updated_at": created,
+            "workflow_version": versions[call.id], "form_version_id": form_ids[call.id], "answers": {},
+            "version": 1, "created_at": created, "updated_at": created,
             "submitted_at": None if state == "draft" else created + timedelta(hours=rng.randint(1, 48)),
         })
         if len(rows) >= batch:

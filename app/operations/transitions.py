@@ -21,6 +21,7 @@ from app.errors import Conflict, UserFacingError
 from app.formatting import translate as _
 from app.jobs import enqueue_after_commit
 from app.models import Application, ClockPause, User, utcnow
+from app.operations.deadlines import update_due_date
 from app.workflow_versions import definition_for
 
 
@@ -176,6 +177,10 @@ def transition(
         if handler is None:
             raise RuntimeError(f"no handler for the in-transaction effect {effect.name!r}")
         handler(session, application, dict(effect.payload))
+    if application.state == "corrections_requested":  # the applicant's due date is on the request
+        application.due_date, application.due_state = None, None
+    else:
+        update_due_date(session, application)
     session.flush()  # the version check happens here: a concurrent change raises StaleDataError
     fields = result.audit_fields()
     audit.record(
