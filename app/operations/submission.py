@@ -38,13 +38,9 @@ def answer_problems(session: Session, application: Application) -> list[FieldPro
     """Everything that stops the file from being submitted, field by field."""
     if application.form_version is None:
         return []
-    from app.callforms import load_definition, validate_answers
-    from app.operations.attachments import present_file_keys
+    from app.operations.drafts import submission_errors
 
-    definition = load_definition(application.form_version.definition)
-    errors = validate_answers(definition, application.answers or {}, present_files=present_file_keys(session, application),
-                              partial=False)
-    return [FieldProblem(e.key, e.message) for e in errors]
+    return [FieldProblem(e.key, e.message) for e in submission_errors(session, application)]
 
 
 def submit(session: Session, application: Application, actor: User) -> bool:
@@ -107,18 +103,20 @@ def save_corrections(session: Session, application: Application, raw: dict, auth
     from app.callforms import clean_answers, load_definition
 
     definition = load_definition(application.form_version.definition)
-    allowed = set(request.keys)
-    refused = sorted(k for k in raw if k not in allowed and k != "csrf_token")
-    if source == "api" and refused:
-        return [FieldProblem(k, _("Ce champ ne fait pas partie des corrections demandées.")) for k in refused]
-    cleaned, errors = clean_answers(definition, {k: v for k, v in raw.items() if k in allowed}, source=source)
+    allowed = {k for k in request.keys if (f := definition.field(k)) is not None and f.type != "file"}
+    if source == "api":
+        refused = sorted(k for k in raw if k not in allowed)
+        if refused:
+            return [FieldProblem(k, _("Ce champ ne fait pas partie des corrections demandées.")) for k in refused]
+        cleaned, errors = clean_answers(definition, raw, source="api")
+    else:  # the posted form: only the requested fields are read (rows cells included)
+        cleaned, errors = clean_answers(definition, raw, source="form", keys=sorted(allowed))
     if errors:
         return [FieldProblem(e.key, e.message) for e in errors]
     answers = dict(application.answers or {})
     changed = []
-    for key in allowed:
-        field = definition.field(key)
-        if field is None or field.type == "file" or key not in cleaned:
+    for key in sorted(allowed):
+        if key not in cleaned:
             continue
         if answers.get(key) != cleaned[key]:
             session.add(AnswerRevision(application_id=application.id, key=key, old_value=answers.get(key),

@@ -70,6 +70,41 @@ def withdraw_application(reference: str):
     return jsonify({"reference": application.reference, "state": application.state})
 
 
+@bp.patch("/applications/<reference>/corrections")
+@token_required("write")
+def correct_application(reference: str):
+    application = member_application(reference)
+    data = json_body()
+    answers = data.get("answers")
+    if not isinstance(answers, dict):
+        return api_error(422, _("« answers » doit être un objet {clé: valeur}."))
+    problems = submission.save_corrections(db.session, application, answers, g.api_user, source="api")
+    if problems:
+        db.session.rollback()
+        response = jsonify({"error": {"status": 422, "message": _("Corrections refusées.")},
+                            "errors": [{"key": p.key, "message": p.message} for p in problems]})
+        response.status_code = 422
+        return response
+    commit()
+    return jsonify({"reference": application.reference, "state": application.state})
+
+
+@bp.post("/applications/<reference>/resubmit")
+@token_required("write")
+def resubmit_application(reference: str):
+    application = member_application(reference)
+    try:
+        submission.resubmit(db.session, application, g.api_user)
+        commit()
+    except submission.SubmissionInvalid as exc:
+        db.session.rollback()
+        return _errors(exc.problems)
+    except TransitionRefused as exc:
+        db.session.rollback()
+        return _errors([submission.FieldProblem("", m) for m in exc.messages])
+    return jsonify({"reference": application.reference, "state": application.state})
+
+
 @bp.get("/applications/<reference>/receipt")
 @token_required("read")
 def application_receipt(reference: str):
@@ -124,6 +159,28 @@ OPENAPI = {
                     {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}})},
                 "responses": {"200": {"description": "Retiré", "content": json_content({"$ref": "#/components/schemas/SubmissionResult"})},
                               "404": ERROR, **AUTH_ERRORS},
+            }
+        },
+        "/applications/{reference}/corrections": {
+            "patch": {
+                "summary": "Corriger les réponses demandées par l'instruction (les valeurs précédentes sont conservées)",
+                "security": SECURED,
+                "parameters": _REF,
+                "requestBody": {"required": True, "content": json_content(
+                    {"type": "object", "required": ["answers"], "properties": {"answers": {"type": "object"}}})},
+                "responses": {"200": {"description": "Corrigé", "content": json_content({"$ref": "#/components/schemas/SubmissionResult"})},
+                              "404": ERROR, "409": ERROR, "401": ERROR, "403": ERROR,
+                              "422": {"description": "Champs refusés", "content": json_content({"$ref": "#/components/schemas/SubmissionErrors"})}},
+            }
+        },
+        "/applications/{reference}/resubmit": {
+            "post": {
+                "summary": "Redéposer le dossier après corrections",
+                "security": SECURED,
+                "parameters": _REF,
+                "responses": {"200": {"description": "Redéposé", "content": json_content({"$ref": "#/components/schemas/SubmissionResult"})},
+                              "404": ERROR, "401": ERROR, "403": ERROR,
+                              "422": {"description": "Points à corriger", "content": json_content({"$ref": "#/components/schemas/SubmissionErrors"})}},
             }
         },
         "/applications/{reference}/receipt": {

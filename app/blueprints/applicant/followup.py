@@ -78,12 +78,15 @@ def application_detail(reference: str):
         .order_by(Message.id)
     ).unique().scalars().all()
     options = {o.transition.name: o for o in available_transitions(db.session, application, "applicant")}
+    correction = submission.open_correction_request(db.session, application)
     return render_template(
         "applicant/followup.html",
+        edit_url=url_for("applicant.draft", reference=reference) if application.state == "draft" and application.form_version else None,
+        corrections_url=url_for("applicant.corrections", reference=reference) if correction and application.state == "corrections_requested" else None,
         application=application,
         steps=timeline(application),
         messages=messages,
-        correction=submission.open_correction_request(db.session, application),
+        correction=correction,
         receipt=latest_document(db.session, application, "receipt"),
         can_withdraw="withdraw" in options,
         problems=submission.answer_problems(db.session, application) if application.state == "draft" else [],
@@ -175,4 +178,64 @@ def resubmit(reference: str):
     else:
         commit()
         flash(_("Vos corrections sont transmises : le dossier est à nouveau en instruction."), "success")
+    return redirect(url_for("applicant.application_detail", reference=reference))
+
+
+def _corrections_page(application: Application, values: dict, errors: list, status: int = 200):
+    from app import callforms
+    from app.operations.attachments import attachments_by_key
+
+    request_ = submission.open_correction_request(db.session, application)
+    if application.state != "corrections_requested" or request_ is None or application.form_version is None:
+        abort(404)
+    definition = callforms.load_definition(application.form_version.definition)
+    fields = [definition.field(k) for k in request_.keys if definition.field(k) is not None]
+    field_errors: dict[str, list[str]] = {}
+    for problem in errors:
+        field_errors.setdefault(f"f-{problem.key}", []).append(problem.message)
+    return render_template(
+        "applicant/corrections.html",
+        application=application,
+        correction=request_,
+        answer_fields=[f for f in fields if f.type != "file"],
+        file_fields=[f for f in fields if f.type == "file"],
+        values=values,
+        field_errors=field_errors,
+        errors=errors,
+        attachments=attachments_by_key(db.session, application),
+    ), status
+
+
+@bp.get("/dossiers/<reference>/corrections")
+@role_required("applicant")
+def corrections(reference: str):
+    from app import callforms
+
+    application = own_application(reference)
+    definition = callforms.load_definition(application.form_version.definition) if application.form_version else None
+    values = callforms.input_values(definition, application.answers or {}) if definition else {}
+    return _corrections_page(application, values, [])
+
+
+@bp.post("/dossiers/<reference>/corrections")
+@role_required("applicant")
+def save_corrections(reference: str):
+    from app import callforms
+
+    application = own_application(reference)
+    try:
+        problems = submission.save_corrections(db.session, application, request.form, current_user, source="form")
+    except UserFacingError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("applicant.application_detail", reference=reference))
+    if problems:
+        db.session.rollback()
+        application = own_application(reference)
+        definition = callforms.load_definition(application.form_version.definition)
+        values = {**callforms.input_values(definition, application.answers or {}),
+                  **callforms.posted_values(definition, request.form, submission.open_correction_request(db.session, application).keys)}
+        return _corrections_page(application, values, problems, 422)
+    commit()
+    flash(_("Corrections enregistrées. Redéposez le dossier quand tout est prêt."), "success")
     return redirect(url_for("applicant.application_detail", reference=reference))
