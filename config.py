@@ -196,6 +196,7 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> dict[
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000" if profile == "testing" else "scrypt",
         "PASSWORD_MIN_LENGTH": _int(env, "PASSWORD_MIN_LENGTH", 12, minimum=8),
         "DRAFT_REMINDER_DAYS": _int_list(env, "DRAFT_REMINDER_DAYS", "7,1"),
+        "DUE_REMINDER_DAYS": _int(env, "DUE_REMINDER_DAYS", 2, minimum=0),
         "TICK_INTERVAL_SECONDS": _int(env, "TICK_INTERVAL_SECONDS", 300, minimum=10),
         "WEBHOOK_URL": _str(env, "WEBHOOK_URL"),
         "DOCUMENTS_FOLDER": str(instance / "documents"),

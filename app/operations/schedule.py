@@ -97,6 +97,39 @@ def remind_drafts(session: Session, report: TickReport) -> None:
             report.reminders.append((application.reference, days))
 
 
+def remind_due_files(session: Session, report: TickReport) -> None:
+    """Tell the call's instructors about files whose due date is near or past
+    (once per file and due date)."""
+    from app.formatting import PARIS, local_date
+    from app.notifications import recipients
+
+    today = utcnow().astimezone(PARIS).date()
+    horizon = today + timedelta(days=current_app.config["DUE_REMINDER_DAYS"])
+    rows = session.execute(
+        select(Application).where(Application.due_date.is_not(None), Application.due_date <= horizon)
+    ).scalars().all()
+    for application in rows:
+        action = f"remind_due:{application.due_date.isoformat()}"
+        done = session.execute(select(AuditEntry.id).where(
+            AuditEntry.object_type == "application", AuditEntry.object_id == application.reference,
+            AuditEntry.action == action).limit(1)).scalar()
+        if done:
+            continue
+        late = application.due_date < today
+        subject = (f"Délai dépassé — dossier {application.reference}" if late
+                   else f"Échéance proche — dossier {application.reference}")
+        body = (f"Bonjour,\n\nLe dossier {application.reference} « {application.title} » ({application.state}) "
+                f"{'devait être traité avant le' if late else 'doit être traité avant le'} "
+                f"{local_date(application.due_date, 'fr')}.\n")
+        addresses = recipients(application, "instructors")
+        for address in addresses:
+            queue_mail(address, subject, body)
+        audit.record(session, actor=None, role="system", object_type="application", object_id=application.reference,
+                     action=action, after={"late": late, "recipients": len(addresses)})
+        session.commit()
+        report.reminders.append((application.reference, 0))
+
+
 def fire_time_based(session: Session, report: TickReport) -> None:
     candidates = session.execute(
         select(Application.id).where(Application.state.in_(("approved", "agreement", "payments")))
@@ -122,6 +155,7 @@ def tick(session: Session) -> TickReport:
     close_due_calls(session, report)
     freeze_drafts(session, report)
     remind_drafts(session, report)
+    remind_due_files(session, report)
     fire_time_based(session, report)
     return report
 
