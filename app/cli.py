@@ -19,6 +19,9 @@ def register(app: Flask) -> None:
     app.cli.add_command(audit_group)
     app.cli.add_command(workflows_group)
     app.cli.add_command(tick_command)
+    from app.ledger.cli import ledger_group
+
+    app.cli.add_command(ledger_group)
 
 
 @click.command("create-user")

@@ -7,6 +7,7 @@ from app.models.call import CALL_STATUSES, Axis, Call, Plan
 from app.models.eligibility import EligibilityDecision, EligibilityResult
 from app.models.followup import SCAN_STATUSES, AnswerRevision, Attachment, ClockPause, CorrectionRequest, Document, Message
 from app.models.form import FormVersion
+from app.models.ledger import ACCOUNT_KINDS, LEDGER_OPERATIONS, LEG_FIELDS, PAYMENT_KINDS, LedgerAccount, LedgerEntry, LedgerLeg
 from app.models.organisation import GRAND_EST_DEPARTMENTS, Membership, Organisation, OrganisationInvitation
 from app.models.token import TOKEN_SCOPES, ApiToken
 from app.models.user import FILE_READING_ROLES, ROLE_VALUES, Role, RoleAssignment, User
@@ -21,6 +22,13 @@ __all__ = [
     "CorrectionRequest",
     "Document",
     "FormVersion",
+    "ACCOUNT_KINDS",
+    "LEDGER_OPERATIONS",
+    "LEG_FIELDS",
+    "LedgerAccount",
+    "LedgerEntry",
+    "LedgerLeg",
+    "PAYMENT_KINDS",
     "Message",
     "OrganisationInvitation",
     "SCAN_STATUSES",

@@ -145,6 +145,9 @@ def seed_demo(session: Session) -> dict[str, int]:
                 audit.record(session, actor=None, role="system", object_type="application", object_id=application.reference,
                              action="seed", after={"state": state, "call": call.reference})
                 count += 1
+    from app.ledger.demo import seed_ledger
+
+    seed_ledger(session, plan)  # accounts, reservations at committee, commitments of approved files
     audit.record(session, actor=None, role="system", object_type="plan", object_id=plan.id, action="seed_demo",
                  after={"calls": [ami.reference, pack.reference], "files": count})
     return {"users": len(users), "calls": 2, "files": count}

@@ -3,8 +3,6 @@ results; the instructor confirms or overrides with a justification."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -31,13 +29,10 @@ def facts_for(session: Session, application: Application) -> eligibility.Facts:
         .where(Application.organisation_id.in_(same_company), Application.state.in_(APPROVED_STATES),
                Application.id != application.id).distinct()
     ).scalars().all()
-    three_years_ago = utcnow() - timedelta(days=3 * 365)
-    # Until the ledger records granted amounts (issue 5), an approved file counts for what it requested.
-    granted = session.execute(
-        select(func.coalesce(func.sum(Application.requested_amount_cents), 0))
-        .where(Application.organisation_id.in_(same_company), Application.state.in_(APPROVED_STATES),
-               Application.id != application.id, Application.submitted_at >= three_years_ago)
-    ).scalar_one()
+    from app.ledger import de_minimis_counted
+
+    # De minimis aid reserved or granted through Guichet to the same undertaking, rolling three years.
+    granted = de_minimis_counted(session, org.siren)
     declared = answers.get(DE_MINIMIS_KEY)
     return eligibility.Facts(
         department=org.department,

@@ -89,13 +89,59 @@ class AppFileContext:
 
 # --- effects run inside the transaction -------------------------------------
 
-def _clock_pause(session: Session, application: Application, payload: dict[str, Any]) -> None:
+# The aid regime of each kind of call, recorded on its ledger entries. (To move
+# onto the call itself when calls are edited in the admin pages.)
+AID_REGIMES = {"pack_ia": "de_minimis", "ami_numerique": "gber:25"}
+
+
+def _ledger_args(application: Application, effect: str, actor: User | None, role: str) -> dict[str, Any]:
+    # application.version is the version before this transition's UPDATE: the
+    # key is unique per transition, and a retried request finds its entry.
+    return {"idempotency_key": f"transition:{application.id}:{application.version}:{effect}", "actor": actor,
+            "role": role}
+
+
+def _ledger_amount(application: Application, payload: dict[str, Any]) -> int:
+    amount = payload.get("amount_cents")
+    return int(amount) if amount else application.requested_amount_cents
+
+
+def _decision_year() -> int:
+    from app.formatting import PARIS
+
+    return utcnow().astimezone(PARIS).year
+
+
+def _ledger_reserve(session: Session, application: Application, payload: dict[str, Any], actor: User | None, role: str) -> None:
+    from app import ledger
+
+    ledger.reserve(session, application, _ledger_amount(application, payload), year=_decision_year(),
+                   regime=AID_REGIMES.get(application.call.workflow_name, "de_minimis"),
+                   **_ledger_args(application, "reserve", actor, role))
+
+
+def _ledger_commit(session: Session, application: Application, payload: dict[str, Any], actor: User | None, role: str) -> None:
+    from app import ledger
+
+    ledger.commit(session, application, _ledger_amount(application, payload), year=_decision_year(),
+                  **_ledger_args(application, "commit", actor, role))
+
+
+def _ledger_release(session: Session, application: Application, payload: dict[str, Any], actor: User | None, role: str) -> None:
+    from app import ledger
+
+    ledger.release_remaining(session, application, **_ledger_args(application, "release", actor, role))
+
+
+def _clock_pause(session: Session, application: Application, payload: dict[str, Any], actor: User | None = None,
+                 role: str = "") -> None:
     open_pause = _open_pause(session, application)
     if open_pause is None:
         session.add(ClockPause(application_id=application.id, started_at=utcnow()))
 
 
-def _clock_resume(session: Session, application: Application, payload: dict[str, Any]) -> None:
+def _clock_resume(session: Session, application: Application, payload: dict[str, Any], actor: User | None = None,
+                  role: str = "") -> None:
     open_pause = _open_pause(session, application)
     if open_pause is not None:
         open_pause.ended_at = utcnow()
@@ -107,9 +153,12 @@ def _open_pause(session: Session, application: Application) -> ClockPause | None
     ).scalar_one_or_none()
 
 
-IN_TRANSACTION_HANDLERS: dict[str, Callable[[Session, Application, dict[str, Any]], None]] = {
+IN_TRANSACTION_HANDLERS: dict[str, Callable[..., None]] = {
     "clock_pause": _clock_pause,
     "clock_resume": _clock_resume,
+    "ledger_reserve": _ledger_reserve,
+    "ledger_commit": _ledger_commit,
+    "ledger_release": _ledger_release,
 }
 
 
@@ -176,7 +225,7 @@ def transition(
         handler = IN_TRANSACTION_HANDLERS.get(effect.name)
         if handler is None:
             raise RuntimeError(f"no handler for the in-transaction effect {effect.name!r}")
-        handler(session, application, dict(effect.payload))
+        handler(session, application, dict(effect.payload), actor, role)
     if application.state == "corrections_requested":  # the applicant's due date is on the request
         application.due_date, application.due_state = None, None
     else:
