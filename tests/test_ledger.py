@@ -569,3 +569,13 @@ def test_cli_ensure_accounts_creates_the_tree(app, session):
     session.expire_all()
     assert session.execute(select(func.count(LedgerAccount.id))).scalar_one() == 9
     assert "0 account(s) created" in runner.invoke(ledger_group, ["ensure-accounts"]).output
+
+
+def test_finance_dashboard_shows_the_ledger_balances(app, client, demo):
+    from tests.factories import login
+
+    login(client, "demo-finance@guichet.test", "demo")
+    html = client.get("/finances/").get_data(as_text=True)
+    assert "Enveloppes et engagements" in html
+    plain = html.replace("\u202f", " ").replace("\u00a0", " ")
+    assert "350 000 000,00 €" in plain  # the plan's envelope, as its cap

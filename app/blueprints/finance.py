@@ -24,4 +24,7 @@ def index():
         .order_by(Call.opens_at.desc())
     ).all()
     budget_total = sum(call.budget_cents for call, _, _ in rows)
-    return render_template("finance/index.html", plan=plan, rows=rows, budget_total=budget_total)
+    from app.ledger import balances
+
+    accounts = balances(db.session, plan) if plan is not None else []
+    return render_template("finance/index.html", plan=plan, rows=rows, budget_total=budget_total, accounts=accounts)
