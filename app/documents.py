@@ -213,9 +213,56 @@ def render_receipt(session: Session, application: Application) -> bytes:
     return layout.build(story)
 
 
+APPEAL_NOTICE = (
+    "Voies et délais de recours : la présente décision peut faire l'objet d'un recours gracieux auprès du "
+    "Président du Conseil régional ou d'un recours contentieux devant le tribunal administratif de Strasbourg "
+    "(31 avenue de la Paix, 67000 Strasbourg, ou www.telerecours.fr) dans un délai de deux mois à compter de "
+    "sa notification."
+)
+
+
+def render_ineligibility_letter(session: Session, application: Application) -> bytes:
+    """Notification that the file does not meet the call's eligibility
+    conditions: the reasons (failed checks and the instructor's words) and the
+    means and time limit of appeal."""
+    from app.models import AuditEntry, EligibilityResult
+
+    layout = Layout("Notification d'inéligibilité", application.reference)
+    org, call = application.organisation, application.call
+    story: list = [layout.p("Notification d'inéligibilité", layout.h1)]
+    story.append(layout.table([
+        ["Référence du dossier", application.reference],
+        ["Organisation", f"{org.name} — SIRET {org.siret}"],
+        ["Appel", f"{call.title} ({call.reference})"],
+        ["Projet", application.title],
+        ["Déposé le", local_datetime(application.submitted_at, "fr")],
+    ], [55 * mm, 119 * mm]))
+    story.append(Spacer(1, 4 * mm))
+    story.append(layout.p(
+        "Après examen, votre dossier ne remplit pas les conditions d'éligibilité de l'appel. "
+        "Il ne peut donc pas être instruit."))
+    run = session.execute(select(func.max(EligibilityResult.run)).where(
+        EligibilityResult.application_id == application.id)).scalar()
+    failed = session.execute(select(EligibilityResult).where(
+        EligibilityResult.application_id == application.id, EligibilityResult.run == run,
+        EligibilityResult.outcome == "fail").order_by(EligibilityResult.id)).scalars().all() if run else []
+    reason = session.execute(select(AuditEntry.reason).where(
+        AuditEntry.object_type == "application", AuditEntry.object_id == application.reference,
+        AuditEntry.action == "transition:declare_ineligible").order_by(AuditEntry.id.desc()).limit(1)).scalar()
+    story.append(layout.p("Motifs", layout.h2))
+    if reason:
+        story.append(layout.p(reason))
+    for result in failed:
+        story.append(layout.p(f"• {result.check_name} : {result.reason}"))
+    story.append(layout.p("Recours", layout.h2))
+    story.append(layout.p(APPEAL_NOTICE))
+    return layout.build(story)
+
+
 RENDERERS: dict[str, tuple[str, Callable[[Session, Application], bytes]]] = {
     # workflow pdf template → (document kind, renderer)
     "accuse_reception": ("receipt", render_receipt),
+    "lettre_ineligibilite": ("ineligibility_letter", render_ineligibility_letter),
 }
 
 

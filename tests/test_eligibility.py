@@ -88,3 +88,92 @@ def test_rules_are_validated_against_the_checks_signatures():
     codes = sorted(p.code for p in problems)
     assert codes == ["bad_param", "missing_param", "structure", "unknown_check", "unknown_param"]
     assert e.check_all_rules() == {"eligibility/ami_numerique": [], "eligibility/pack_ia": []}
+
+
+# --- in the database: checks run at submission, the instructor decides ---------
+
+from sqlalchemy import select  # noqa: E402
+
+from app.errors import UserFacingError  # noqa: E402
+from app.models import AuditEntry, EligibilityResult  # noqa: E402
+from app.operations import eligibility as ops  # noqa: E402
+from app.operations.transitions import TransitionRefused, transition  # noqa: E402
+from tests.factories import make_application, make_call, make_organisation, make_user  # noqa: E402
+
+
+def _file_in_check(session, **org):
+    call = make_call(session, workflow="pack_ia", max_aid_cents=5_000_000)
+    organisation = make_organisation(session, make_user(session), department=org.get("department", "51"))
+    organisation.headcount = org.get("headcount", 40)
+    organisation.naf_code = "25.62B"
+    application = make_application(session, call, organisation, state="submitted", amount_cents=3_000_000)
+    application.answers = dict(GOOD_ANSWERS, date_debut="2099-01-01")
+    instructor = make_user(session, "instructor")
+    session.commit()
+    transition(session, application, "start_eligibility", actor=instructor, role="instructor")
+    session.commit()
+    return application, instructor
+
+
+def test_a_failing_check_blocks_instruction_until_the_instructor_decides(session):
+    application, instructor = _file_in_check(session, department="75")
+    results = ops.run_eligibility(session, application)
+    session.commit()
+    by_name = {r.check_name: r.outcome for r in results}
+    assert by_name["Établie dans le Grand Est"] == "fail"
+    assert by_name["Pièces justificatives"] == "fail"
+    with pytest.raises(TransitionRefused):  # no decision yet
+        transition(session, application, "start_instruction", actor=instructor, role="instructor")
+    session.rollback()
+    with pytest.raises(UserFacingError, match="justification"):
+        ops.decide(session, application, instructor, eligible=True)
+    session.rollback()
+    ops.decide(session, application, instructor, eligible=False)
+    session.commit()
+    transition(session, application, "declare_ineligible", actor=instructor, role="instructor", reason="Hors Grand Est")
+    session.commit()
+    assert application.state == "ineligible"
+    # The notification letter, generated after the commit, gives the reasons and the means of appeal.
+    import io
+
+    from flask import current_app
+    from pypdf import PdfReader
+
+    from app.documents import document_path, latest_document
+    from tests.conftest import run_queued_jobs
+
+    run_queued_jobs(current_app._get_current_object())  # with Redis, the PDF job waits in its queue
+    letter = latest_document(session, application, "ineligibility_letter")
+    assert letter is not None
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(document_path(letter).read_bytes())).pages)
+    text = " ".join(text.split())
+    assert application.reference in text and "Hors Grand Est" in text
+    assert "tribunal administratif de Strasbourg" in text and "deux mois" in text
+
+
+def test_an_override_needs_a_justification_and_is_audited(session):
+    application, instructor = _file_in_check(session)
+    ops.run_eligibility(session, application)
+    session.commit()
+    assert ops.automatic_outcome(ops.results_of(session, application)) == "fail"  # no documents attached
+    decision = ops.decide(session, application, instructor, eligible=True,
+                          justification="Pièces reçues par courrier, vérifiées le 20/11.")
+    session.commit()
+    assert decision.overridden and decision.automatic_outcome == "fail"
+    row = session.execute(select(AuditEntry).where(AuditEntry.action == "override_eligibility")).scalar_one()
+    assert row.reason.startswith("Pièces reçues") and row.after == {"eligible": True}
+    transition(session, application, "start_instruction", actor=instructor, role="instructor")
+    session.commit()
+    assert application.state == "instruction"
+
+
+def test_a_new_run_after_corrections_needs_a_new_decision(session):
+    application, instructor = _file_in_check(session)
+    ops.run_eligibility(session, application)
+    ops.decide(session, application, instructor, eligible=True, justification="vu")
+    session.commit()
+    ops.run_eligibility(session, application)  # e.g. after re-submission
+    session.commit()
+    assert len(session.execute(select(EligibilityResult.run).distinct()).scalars().all()) == 2
+    with pytest.raises(TransitionRefused):
+        transition(session, application, "start_instruction", actor=instructor, role="instructor")

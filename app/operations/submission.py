@@ -13,7 +13,7 @@ from app import audit
 from app.errors import UserFacingError
 from app.formatting import translate as _
 from app.mail import queue_mail
-from app.models import AnswerRevision, Application, CorrectionRequest, Message, User, utcnow
+from app.models import AnswerRevision, Application, AuditEntry, CorrectionRequest, Message, User, utcnow
 from app.operations.eligibility import run_eligibility
 from app.operations.transitions import transition
 
@@ -113,30 +113,52 @@ def save_corrections(session: Session, application: Application, raw: dict, auth
         cleaned, errors = clean_answers(definition, raw, source="form", keys=sorted(allowed))
     if errors:
         return [FieldProblem(e.key, e.message) for e in errors]
-    answers = dict(application.answers or {})
-    changed = []
-    for key in sorted(allowed):
-        if key not in cleaned:
-            continue
-        if answers.get(key) != cleaned[key]:
-            session.add(AnswerRevision(application_id=application.id, key=key, old_value=answers.get(key),
-                                       new_value=cleaned[key], changed_by_id=author.id, correction_request_id=request.id))
-            answers[key] = cleaned[key]
-            changed.append(key)
+    from app.callforms import mapped_title, requested_amount, validate_answers
+
+    previous = dict(application.answers or {})
+    answers = dict(previous)
+    changed = [key for key in sorted(allowed) if key in cleaned and previous.get(key) != cleaned[key]]
+    answers.update({key: cleaned[key] for key in changed})
+    # The draft's checks on the new values (the call's aid ceiling among them), before anything is kept.
+    errors = [e for e in validate_answers(definition, answers, partial=True, max_aid_cents=application.call.max_aid_cents)
+              if e.key in changed]
+    if errors:
+        return [FieldProblem(e.key, e.message) for e in errors]
+    for key in changed:
+        session.add(AnswerRevision(application_id=application.id, key=key, old_value=previous.get(key),
+                                   new_value=cleaned[key], changed_by_id=author.id, correction_request_id=request.id))
     if changed:
         application.answers = answers
-        from app.callforms import requested_amount
-
         amount = requested_amount(definition, answers)
         if amount is not None:
             application.requested_amount_cents = amount
+        title = mapped_title(definition, answers)  # the file's title follows its ``maps_to: title`` field
+        if title:
+            application.title = title[:255]
         session.flush()
         audit.record(session, actor=author, role="applicant", object_type="application", object_id=application.reference,
                      action="correct_answers", after={"keys": sorted(changed)})
     return []
 
 
-def resubmit(session: Session, application: Application, actor: User) -> None:
+def already_resubmitted(session: Session, application: Application) -> bool:
+    """Whether the file's last change of state was its re-submission (so a
+    repeated request has nothing left to do)."""
+    last = session.execute(
+        select(AuditEntry.action).where(AuditEntry.object_type == "application",
+                                        AuditEntry.object_id == application.reference,
+                                        AuditEntry.action.like("transition:%"))
+        .order_by(AuditEntry.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    return last == "transition:resubmit"
+
+
+def resubmit(session: Session, application: Application, actor: User) -> bool:
+    """Re-submit the file after corrections. Returns False when it was already
+    re-submitted (a double click or a retried request changes nothing), True
+    when re-submitted now."""
+    if already_resubmitted(session, application):
+        return False
     request = open_correction_request(session, application)
     problems = answer_problems(session, application)
     if problems:
@@ -145,6 +167,7 @@ def resubmit(session: Session, application: Application, actor: User) -> None:
     if request is not None:
         request.resolved_at = utcnow()
     run_eligibility(session, application)
+    return True
 
 
 def withdraw(session: Session, application: Application, actor: User, reason: str) -> None:
@@ -154,6 +177,8 @@ def withdraw(session: Session, application: Application, actor: User, reason: st
 
 
 def post_message(session: Session, application: Application, author: User, role: str, body: str) -> Message:
+    if application.state == "draft":  # instructors do not see drafts
+        raise UserFacingError(_("Les messages avec l'instruction s'ouvrent une fois le dossier déposé."), status=409)
     body = (body or "").strip()
     if not body:
         raise UserFacingError(_("Le message est vide."))

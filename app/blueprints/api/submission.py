@@ -28,6 +28,10 @@ def member_application(reference: str) -> Application:
     return application
 
 
+def _changed_meanwhile() -> str:
+    return _("Ce dossier a été modifié par quelqu'un d'autre entre-temps : rechargez la page et recommencez.")
+
+
 def _errors(problems: list[submission.FieldProblem]):
     response = jsonify({
         "error": {"status": 422, "message": _("Le dossier ne peut pas être déposé.")},
@@ -65,8 +69,12 @@ def withdraw_application(reference: str):
     reason = data.get("reason")
     if not isinstance(reason, str):
         return api_error(422, _("« reason » est obligatoire."))
-    submission.withdraw(db.session, application, g.api_user, reason)
-    commit()
+    try:
+        submission.withdraw(db.session, application, g.api_user, reason)
+        commit()
+    except StaleDataError:  # changed by another request meanwhile
+        db.session.rollback()
+        return api_error(409, _changed_meanwhile())
     return jsonify({"reference": application.reference, "state": application.state})
 
 
@@ -96,6 +104,12 @@ def resubmit_application(reference: str):
     try:
         submission.resubmit(db.session, application, g.api_user)
         commit()
+    except StaleDataError:
+        # Another request changed the file first: re-submitted by a retried request, or a conflict.
+        db.session.rollback()
+        application = member_application(reference)
+        if not submission.already_resubmitted(db.session, application):
+            return api_error(409, _changed_meanwhile())
     except submission.SubmissionInvalid as exc:
         db.session.rollback()
         return _errors(exc.problems)

@@ -24,8 +24,14 @@ from app.operations import submission
 from app.operations.transitions import TransitionRefused, available_transitions
 from app.workflow_versions import definition_for
 
-# Steps of the audit trail an applicant sees on their file (not staff-internal actions).
-APPLICANT_VISIBLE_ACTIONS = ("create_draft", "transition:", "request_corrections", "correct_answers")
+
+def _changed_meanwhile() -> str:
+    return _("Ce dossier a été modifié par quelqu'un d'autre entre-temps : rechargez la page et recommencez.")
+
+
+# Steps of the audit trail an applicant sees on their file (not staff-internal actions). A request for
+# corrections is the ``transition:request_corrections`` step, with the instructor's message.
+APPLICANT_VISIBLE_ACTIONS = ("create_draft", "transition:", "correct_answers")
 
 
 def own_application(reference: str) -> Application:
@@ -37,6 +43,15 @@ def own_application(reference: str) -> Application:
     if application is None or not any(m.organisation_id == application.organisation_id for m in current_user.memberships):
         abort(404)
     return application
+
+
+def field_labels(application: Application) -> dict[str, str]:
+    """The labels of the file's form fields by key (shown instead of the keys)."""
+    if application.form_version is None:
+        return {}
+    from app import callforms
+
+    return {f.key: f.label for f in callforms.load_definition(application.form_version.definition).fields}
 
 
 @dataclass
@@ -52,7 +67,6 @@ def timeline(application: Application) -> list[Step]:
     labels = {t.name: t.label or t.name for t in definition.transitions}
     own = {
         "create_draft": _("Brouillon créé"),
-        "request_corrections": _("Compléments demandés"),
         "correct_answers": _("Réponses corrigées"),
     }
     rows = db.session.execute(
@@ -90,6 +104,7 @@ def application_detail(reference: str):
         receipt=latest_document(db.session, application, "receipt"),
         can_withdraw="withdraw" in options,
         problems=submission.answer_problems(db.session, application) if application.state == "draft" else [],
+        labels=field_labels(application),
     )
 
 
@@ -112,7 +127,7 @@ def submit(reference: str):
         application = own_application(reference)
         return render_template("applicant/followup.html", application=application, steps=timeline(application),
                                messages=[], correction=None, receipt=None, can_withdraw=False, problems=problems,
-                               submit_failed=True), 422
+                               labels=field_labels(application), submit_failed=True), 422
     if submitted_now:
         flash(_("Votre dossier %(ref)s est déposé. L'accusé de réception vous est envoyé par courriel.",
                 ref=application.reference), "success")
@@ -153,11 +168,14 @@ def withdraw(reference: str):
     application = own_application(reference)
     try:
         submission.withdraw(db.session, application, current_user, request.form.get("reason", ""))
+        commit()
+    except StaleDataError:  # changed by another request meanwhile
+        db.session.rollback()
+        flash(_changed_meanwhile(), "error")
     except UserFacingError as exc:
         db.session.rollback()
         flash(exc.message, "error")
     else:
-        commit()
         flash(_("Votre dossier est retiré."), "success")
     return redirect(url_for("applicant.application_detail", reference=reference))
 
@@ -167,7 +185,14 @@ def withdraw(reference: str):
 def resubmit(reference: str):
     application = own_application(reference)
     try:
-        submission.resubmit(db.session, application, current_user)
+        resubmitted_now = submission.resubmit(db.session, application, current_user)
+        commit()
+    except StaleDataError:
+        # Another request changed the file first: a double click re-submitted it already?
+        db.session.rollback()
+        if submission.already_resubmitted(db.session, own_application(reference)):
+            return redirect(url_for("applicant.application_detail", reference=reference))
+        flash(_changed_meanwhile(), "error")
     except submission.SubmissionInvalid as exc:
         db.session.rollback()
         for problem in exc.problems:
@@ -176,8 +201,8 @@ def resubmit(reference: str):
         db.session.rollback()
         flash(exc.message, "error")
     else:
-        commit()
-        flash(_("Vos corrections sont transmises : le dossier est à nouveau en instruction."), "success")
+        if resubmitted_now:
+            flash(_("Vos corrections sont transmises : le dossier est à nouveau en instruction."), "success")
     return redirect(url_for("applicant.application_detail", reference=reference))
 
 
@@ -202,6 +227,7 @@ def _corrections_page(application: Application, values: dict, errors: list, stat
         values=values,
         field_errors=field_errors,
         errors=errors,
+        labels={f.key: f.label for f in definition.fields},
         attachments=attachments_by_key(db.session, application),
     ), status
 
