@@ -20,6 +20,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfgen.canvas import Canvas
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from sqlalchemy import func, select
@@ -116,16 +117,20 @@ class Layout:
         self.body = ParagraphStyle("body", parent=base["BodyText"], fontName=regular, fontSize=9.5, leading=13)
         self.small = ParagraphStyle("small", parent=self.body, fontSize=8, leading=10, textColor=colors.HexColor("#333333"))
         self.h1 = ParagraphStyle("h1", parent=base["Heading1"], fontName=bold, fontSize=16, textColor=REGION_BLUE)
+        # keepWithNext off: a heading followed by a table longer than a page would not fit.
         self.h2 = ParagraphStyle("h2", parent=base["Heading2"], fontName=bold, fontSize=11.5, textColor=REGION_BLUE,
-                                 spaceBefore=8)
+                                 spaceBefore=8, keepWithNext=0)
         self.right = ParagraphStyle("right", parent=self.body, alignment=TA_RIGHT)
+        self.label = ParagraphStyle("label", parent=self.body, fontName=bold, spaceBefore=4)
+        self.answer = ParagraphStyle("answer", parent=self.body, leftIndent=8 * mm)
 
     def p(self, text: object, style: ParagraphStyle | None = None) -> Paragraph:
         return Paragraph(_text(text), style or self.body)
 
     def table(self, rows: list[list[object]], widths: list[float], header: bool = False) -> Table:
         data = [[c if isinstance(c, Paragraph) else self.p(c) for c in row] for row in rows]
-        table = Table(data, colWidths=widths, repeatRows=1 if header else 0)
+        # splitInRow: a row taller than a page (a long answer) continues on the next page.
+        table = Table(data, colWidths=widths, repeatRows=1 if header else 0, splitInRow=1)
         style = [("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEBELOW", (0, 0), (-1, -1), 0.3, colors.HexColor("#bbbbbb"))]
         if header:
             style.append(("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8edf5")))
@@ -146,22 +151,42 @@ class Layout:
         canvas.setFillColor(colors.HexColor("#333333"))
         canvas.setFont(self.regular, 8)
         canvas.drawString(18 * mm, 10 * mm, f"{self.title} — {self.reference}")
-        canvas.drawRightString(width - 18 * mm, 10 * mm, f"Page {doc.page} / {getattr(doc, 'page_count', '?')}")
         canvas.restoreState()
 
     def build(self, story: list) -> bytes:
-        def render(page_count: int | None) -> bytes:
-            buffer = io.BytesIO()
-            doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=30 * mm,
-                                    bottomMargin=18 * mm, title=f"{self.title} {self.reference}", author="Région Grand Est")
-            doc.page_count = page_count if page_count is not None else "?"
-            doc.build(list(story), onFirstPage=self._page, onLaterPages=self._page)
-            return buffer.getvalue(), doc.page
+        buffer = io.BytesIO()
+        doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=30 * mm,
+                                bottomMargin=18 * mm, title=f"{self.title} {self.reference}", author="Région Grand Est")
+        font = self.regular
+        doc.build(list(story), onFirstPage=self._page, onLaterPages=self._page,
+                  canvasmaker=lambda *a, **k: NumberedCanvas(*a, font=font, **k))
+        return buffer.getvalue()
 
-        # Two passes: the first counts the pages for "Page n / N".
-        _content, pages = render(None)
-        content, _pages = render(pages)
-        return content
+
+class NumberedCanvas(Canvas):
+    """Writes "Page n / N" once the number of pages is known (pages are kept
+    until the document is saved)."""
+
+    def __init__(self, *args, font: str = "Helvetica", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._pages: list[dict] = []
+        self._font = font
+
+    def showPage(self) -> None:  # noqa: N802 - ReportLab's name
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        total = len(self._pages)
+        for state in self._pages:
+            self.__dict__.update(state)
+            self.saveState()
+            self.setFont(self._font, 8)
+            self.setFillColor(colors.HexColor("#333333"))
+            self.drawRightString(A4[0] - 18 * mm, 10 * mm, f"Page {self._pageNumber} / {total}")
+            self.restoreState()
+            super().showPage()
+        super().save()
 
 
 def _size(n: int) -> str:
@@ -197,7 +222,10 @@ def render_receipt(session: Session, application: Application) -> bytes:
             if not items:
                 continue
             story.append(layout.p(section_title, layout.h2))
-            story.append(layout.table([[label, value] for label, value in items], [70 * mm, 104 * mm]))
+            # Label and answer as paragraphs (not table rows): long answers flow across pages.
+            for label, value in items:
+                story.append(layout.p(label, layout.label))
+                story.append(Paragraph(_text(value).replace("\n", "<br/>"), layout.answer))
     attachments = session.execute(
         select(Attachment).where(Attachment.application_id == application.id, Attachment.field_key.is_not(None))
         .order_by(Attachment.field_key, Attachment.id)

@@ -495,14 +495,14 @@ def test_completeness_per_section(pack):
     progress = {p.key: p for p in callforms.completeness(pack, answers, {"kbis", "liasse_fiscale"})}
     assert (progress["entreprise"].answered, progress["entreprise"].total) == (3, 5)
     assert progress["entreprise"].missing == ("Chiffre d'affaires du dernier exercice clos", "Code NAF (APE)")
-    # the diagnosis was done: its organism becomes required (6 required, 2 answered)
-    assert (progress["eligibilite"].answered, progress["eligibilite"].total) == (2, 6)
+    # the diagnosis was done: its organism becomes required (7 required with the de minimis amount, 2 answered)
+    assert (progress["eligibilite"].answered, progress["eligibilite"].total) == (2, 7)
     assert (progress["budget"].answered, progress["budget"].total) == (1, 2)
     assert (progress["pieces"].answered, progress["pieces"].total) == (2, 4)
     assert not progress["pieces"].complete and progress["pieces"].percent == 50
     answers["diagnostic_ia_realise"] = False
     progress = {p.key: p for p in callforms.completeness(pack, answers, set())}
-    assert progress["eligibilite"].total == 5
+    assert progress["eligibilite"].total == 6
 
 
 # --- budget --------------------------------------------------------------------------------------------

@@ -645,16 +645,10 @@ def test_forms_posted_without_their_csrf_token_are_refused(app, session, demo, c
     assert after["state"] == "draft"
 
 
-# --------------------------------------------------------------------------- known gaps
+# --------------------------------------------------------------------------- eligibility of a clean file
 
 
-@pytest.mark.parametrize("call", [
-    pytest.param(PACK, marks=pytest.mark.xfail(strict=True, reason=(
-        "the Pack IA form does not ask for the de minimis aid received over three years (the answer key "
-        "« aides_de_minimis_3_ans » read by app/operations/eligibility.py): « Plafond de minimis » is always "
-        "« à examiner » for a complete, valid file"))),
-    AMI,
-])
+@pytest.mark.parametrize("call", [PACK, AMI])
 def test_a_valid_complete_file_passes_the_automatic_eligibility_checks(app, session, demo, call):
     # A company never aided before, established in Grand Est, 42 people, not in consulting.
     user = make_user(session, "applicant", email="nouvelle@example.test")

@@ -202,6 +202,7 @@ def pack_ia_answers(org: Organisation, owner: User, people: dict[str, str], titl
         "siret_etablissement": org.siret, "departement_etablissement": org.department, "effectif": org.headcount,
         "chiffre_affaires": org.turnover_cents, "code_naf": org.naf_code, "date_creation": "2009-04-01",
         "jamais_aidee_ia": True, "pas_startup": True, "pas_en_difficulte": True, "finances_saines": True,
+        "aides_de_minimis_3_ans": 2_000_000 * (i % 3),
         "diagnostic_ia_realise": i % 2 == 0,
         "titre_projet": title, "description_projet": PACK_DESCRIPTIONS[title],
     }
