@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -90,8 +90,8 @@ def application_detail(reference: str):
         .options(joinedload(AuditEntry.actor)).order_by(AuditEntry.id)
     ).scalars().all()
     messages = db.session.execute(
-        select(Message).where(Message.application_id == application.id).options(joinedload(Message.author))
-        .order_by(Message.id)
+        select(Message).where(Message.application_id == application.id)
+        .options(joinedload(Message.author), selectinload(Message.attachments)).order_by(Message.id)
     ).scalars().all()
     attachments = db.session.execute(
         select(Attachment).where(Attachment.application_id == application.id).order_by(Attachment.field_key, Attachment.id)
@@ -196,7 +196,8 @@ def request_corrections(reference: str):
 def post_message(reference: str):
     application = staff_application(reference)
     try:
-        submission.post_message(db.session, application, current_user, "instructor", request.form.get("body", ""))
+        submission.post_message(db.session, application, current_user, "instructor", request.form.get("body", ""),
+                                request.files.get("file"))
     except UserFacingError as exc:
         db.session.rollback()
         flash(exc.message, "error")

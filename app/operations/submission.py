@@ -176,7 +176,18 @@ def withdraw(session: Session, application: Application, actor: User, reason: st
     transition(session, application, "withdraw", actor=actor, role="applicant", reason=reason)
 
 
-def post_message(session: Session, application: Application, author: User, role: str, body: str) -> Message:
+# What a message may carry: documents and images, 10 Mo each.
+MESSAGE_ATTACHMENT = {
+    "accept": ["application/pdf", "image/png", "image/jpeg",
+               "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+               "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+               "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet"],
+    "max_bytes": 10 * 1024 * 1024,
+}
+
+
+def post_message(session: Session, application: Application, author: User, role: str, body: str,
+                 file_storage=None) -> Message:
     if application.state == "draft":  # instructors do not see drafts
         raise UserFacingError(_("Les messages avec l'instruction s'ouvrent une fois le dossier déposé."), status=409)
     body = (body or "").strip()
@@ -187,8 +198,12 @@ def post_message(session: Session, application: Application, author: User, role:
     message = Message(application_id=application.id, author_id=author.id, author_role=role, body=body)
     session.add(message)
     session.flush()
+    attachment = None
+    if file_storage is not None and file_storage.filename:
+        attachment = _attach_to_message(session, application, message, author, file_storage)
     audit.record(session, actor=author, role=role, object_type="application", object_id=application.reference,
-                 action="post_message", after={"message_id": message.id})
+                 action="post_message", after={"message_id": message.id,
+                                               "attachment": attachment.sha256 if attachment else None})
     _notify_message(application, message, role)
     return message
 
@@ -202,3 +217,26 @@ def _notify_message(application: Application, message: Message, role: str) -> No
              "Lisez-le sur la page du dossier.\n", ref=application.reference, title=application.title)
     for address in recipients(application, audience):
         queue_mail(address, subject, body)
+
+
+def _attach_to_message(session: Session, application: Application, message: Message, author: User, file_storage):
+    """Check and store a message's attachment like a form document: type from
+    the bytes, size, random name outside the web root, antivirus when configured."""
+    from app import uploads
+    from app.models import Attachment
+    from app.scanning import get_scanner, scan_attachment
+    from app.jobs import enqueue_after_commit
+
+    stored = uploads.check_and_store(file_storage.stream, file_storage.filename,
+                                     accept=MESSAGE_ATTACHMENT["accept"], max_bytes=MESSAGE_ATTACHMENT["max_bytes"])
+    uploads.discard_on_rollback(session, stored.stored_name)
+    scanner = get_scanner()
+    attachment = Attachment(application_id=application.id, message_id=message.id, original_name=stored.original_name,
+                            stored_name=stored.stored_name, content_type=stored.content_type, size_bytes=stored.size_bytes,
+                            sha256=stored.sha256, scan_status="pending" if scanner.configured else "not_scanned",
+                            uploaded_by_id=author.id)
+    session.add(attachment)
+    session.flush()
+    if scanner.configured:
+        enqueue_after_commit(scan_attachment, attachment.id, queue="default")
+    return attachment

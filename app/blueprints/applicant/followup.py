@@ -9,7 +9,7 @@ from datetime import datetime
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.access import role_required, visible_applications
@@ -88,8 +88,8 @@ def timeline(application: Application) -> list[Step]:
 def application_detail(reference: str):
     application = own_application(reference)
     messages = db.session.execute(
-        select(Message).where(Message.application_id == application.id).options(joinedload(Message.author))
-        .order_by(Message.id)
+        select(Message).where(Message.application_id == application.id)
+        .options(joinedload(Message.author), selectinload(Message.attachments)).order_by(Message.id)
     ).unique().scalars().all()
     options = {o.transition.name: o for o in available_transitions(db.session, application, "applicant")}
     correction = submission.open_correction_request(db.session, application)
@@ -152,7 +152,8 @@ def receipt(reference: str):
 def post_message(reference: str):
     application = own_application(reference)
     try:
-        submission.post_message(db.session, application, current_user, "applicant", request.form.get("body", ""))
+        submission.post_message(db.session, application, current_user, "applicant", request.form.get("body", ""),
+                                request.files.get("file"))
     except UserFacingError as exc:
         db.session.rollback()
         flash(exc.message, "error")
@@ -265,3 +266,20 @@ def save_corrections(reference: str):
     commit()
     flash(_("Corrections enregistrées. Redéposez le dossier quand tout est prêt."), "success")
     return redirect(url_for("applicant.application_detail", reference=reference))
+
+
+@bp.get("/dossiers/<reference>/messages/pieces/<int:attachment_id>")
+@role_required("applicant")
+def message_attachment(reference: str, attachment_id: int):
+    from app import uploads
+    from app.models import Attachment
+    from app.operations import attachments as attachment_ops
+
+    application = own_application(reference)
+    attachment = db.session.get(Attachment, attachment_id)
+    if attachment is None or attachment.application_id != application.id or attachment.message_id is None:
+        abort(404)
+    blocked = attachment_ops.download_blocked_reason(attachment)
+    if blocked:
+        raise UserFacingError(blocked, status=423)
+    return uploads.send_attachment(attachment)
