@@ -93,3 +93,25 @@ def test_instructors_are_reminded_once_when_a_due_date_comes_near(session, outbo
     mails = [m for m in outbox if reference in m["Subject"]]
     assert len(mails) == 1 and "Échéance proche" in mails[0]["Subject"]
     assert mails[0]["To"] == instructor.email
+
+
+def test_withdrawing_during_corrections_closes_the_pause_and_the_request(session):
+    from sqlalchemy import select
+
+    from app.models import ClockPause, CorrectionRequest
+    from app.operations import submission
+
+    application, instructor = submitted_file(session, "51")
+    transition(session, application, "start_eligibility", actor=instructor, role="instructor")
+    session.add(CorrectionRequest(application_id=application.id, requested_by_id=instructor.id, keys=["kbis"],
+                                  message="Kbis illisible", due_date=date(2099, 1, 1)))
+    transition(session, application, "request_corrections", actor=instructor, role="instructor", reason="Kbis illisible")
+    session.commit()
+    applicant = application.organisation.memberships[0].user
+    submission.withdraw(session, application, applicant, "Projet abandonné")
+    session.commit()
+    assert application.state == "withdrawn"
+    pause = session.execute(select(ClockPause).where(ClockPause.application_id == application.id)).scalar_one()
+    assert pause.ended_at is not None
+    request = session.execute(select(CorrectionRequest).where(CorrectionRequest.application_id == application.id)).scalar_one()
+    assert request.resolved_at is not None

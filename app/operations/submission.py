@@ -173,7 +173,10 @@ def resubmit(session: Session, application: Application, actor: User) -> bool:
 def withdraw(session: Session, application: Application, actor: User, reason: str) -> None:
     if not reason or not reason.strip():
         raise UserFacingError(_("Indiquez le motif du retrait."))
+    request = open_correction_request(session, application)
     transition(session, application, "withdraw", actor=actor, role="applicant", reason=reason)
+    if request is not None:  # a pending request for corrections ends with the file
+        request.resolved_at = utcnow()
 
 
 # What a message may carry: documents and images, 10 Mo each.
