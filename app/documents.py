@@ -75,6 +75,18 @@ def latest_document(session: Session, application: Application, kind: str) -> Do
     ).scalar_one_or_none()
 
 
+def send_document(document: Document, download_name: str):
+    """A stored PDF as a download (the caller has checked the permission)."""
+    from flask import send_file
+
+    return send_file(document_path(document), mimetype="application/pdf", as_attachment=True,
+                     download_name=download_name, max_age=0)
+
+
+def receipt_name(application: Application) -> str:
+    return f"accuse-reception-{application.reference}.pdf"
+
+
 # --- layout ------------------------------------------------------------------------
 
 _FONTS_READY: dict[str, tuple[str, str]] = {}

@@ -47,10 +47,11 @@ PDF_ONLY = {PACK: "devis_prestataire", AMI: "dossier_candidature"}
 # --------------------------------------------------------------------------- files
 
 
-def make_pdf(text: str = "Bonjour", padding: int = 0) -> bytes:
+def make_pdf(text: str = "Bonjour", padding: int = 0, extra: bytes = b"") -> bytes:
     """A small valid one-page PDF with a correct xref table; ``padding`` bytes
-    of spaces inside the content stream make it as large as wanted."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode() + b" " * padding
+    of spaces inside the content stream make it as large as wanted, ``extra``
+    bytes are added to the stream as they are (polyglot tests)."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode() + b" " * padding + extra
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",

@@ -30,6 +30,7 @@ from app.extensions import db
 from app.models import Application, Attachment, AuditEntry, CorrectionRequest, FormVersion, Organisation, User, utcnow
 from app.operations import attachments as ops
 from app.operations.tokens import issue_token
+from tests.journey import make_pdf, make_png
 from tests.conftest import run_queued_jobs
 from tests.factories import login, make_application, make_call, make_organisation, make_user
 
@@ -63,35 +64,8 @@ HEX32 = re.compile(r"^[0-9a-f]{32}$")
 # --------------------------------------------------------------------------- sample files
 
 
-def make_pdf(text: str = "Bonjour", extra: bytes = b"") -> bytes:
-    """A small valid PDF (one page, one line of text), with a correct xref."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode() + extra
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+# make_pdf and make_png are shared with the journey tests (tests/journey.py).
 
-
-def make_png() -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))
 
 
 def make_zip(names: list[str]) -> bytes:

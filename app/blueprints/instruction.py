@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -13,7 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.access import role_required, staff_call_ids
 from app.db_helpers import commit
-from app.documents import document_path, latest_document
+from app.documents import latest_document, receipt_name, send_document
 from app.errors import UserFacingError
 from app.extensions import db
 from app.formatting import PARIS
@@ -214,8 +214,7 @@ def receipt(reference: str):
     document = latest_document(db.session, application, "receipt")
     if document is None:
         abort(404)
-    return send_file(document_path(document), mimetype="application/pdf", as_attachment=True,
-                     download_name=f"accuse-reception-{application.reference}.pdf")
+    return send_document(document, receipt_name(application))
 
 
 @bp.get("/dossiers/<reference>/pieces/<int:attachment_id>")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,44 +16,8 @@ if str(ROOT) not in sys.path:
 import workflows  # noqa: E402
 
 
-@dataclass
-class FakeContext:
-    """A hand-written FileContext, independent from workflows.StaticContext."""
-
-    reason: str | None = None
-    amount_cents: int | None = None
-    documents: set[str] = field(default_factory=set)
-    eligibility: bool | None = None
-    reviews: int = 0
-    decision: str | None = None
-    call_open: bool = True
-    signed: bool = False
-    paid: bool = False
-    lapse: bool = False
-
-    def document_kinds(self) -> set[str]:
-        return set(self.documents)
-
-    def eligibility_passed(self) -> bool | None:
-        return self.eligibility
-
-    def submitted_review_count(self) -> int:
-        return self.reviews
-
-    def committee_decision(self) -> str | None:
-        return self.decision
-
-    def call_is_open(self) -> bool:
-        return self.call_open
-
-    def agreement_signed(self) -> bool:
-        return self.signed
-
-    def balance_paid(self) -> bool:
-        return self.paid
-
-    def lapse_due(self) -> bool:
-        return self.lapse
+# The engine's own plain-values context (workflows.StaticContext) stands for a file.
+FakeContext = workflows.StaticContext
 
 
 PACK_IA_DOCUMENTS = {"kbis", "devis_prestataire", "attestation_de_minimis", "liasse_fiscale"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, g, jsonify, send_file
+from flask import abort, g, jsonify
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.access import visible_applications
@@ -10,7 +10,7 @@ from app.blueprints.api import bp
 from app.blueprints.api.core import api_error, json_body, token_required
 from app.blueprints.api.openapi import AUTH_ERRORS, ERROR, SECURED, json_content
 from app.db_helpers import commit
-from app.documents import document_path, latest_document
+from app.documents import latest_document, receipt_name, send_document
 from app.extensions import db
 from app.formatting import translate as _
 from app.models import Application
@@ -126,8 +126,7 @@ def application_receipt(reference: str):
     document = latest_document(db.session, application, "receipt")
     if document is None:
         return api_error(404, _("Aucun accusé de réception : le dossier n'est pas déposé, ou l'accusé est en préparation."))
-    return send_file(document_path(document), mimetype="application/pdf", as_attachment=True,
-                     download_name=f"accuse-reception-{application.reference}.pdf")
+    return send_document(document, receipt_name(application))
 
 
 _REF = [{"name": "reference", "in": "path", "required": True, "schema": {"type": "string"}}]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
@@ -15,7 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.access import role_required, visible_applications
 from app.blueprints.applicant import bp
 from app.db_helpers import commit
-from app.documents import document_path, latest_document
+from app.documents import latest_document, receipt_name, send_document
 from app.errors import UserFacingError
 from app.extensions import db
 from app.formatting import translate as _
@@ -143,8 +143,7 @@ def receipt(reference: str):
     document = latest_document(db.session, application, "receipt")
     if document is None:
         abort(404)
-    return send_file(document_path(document), mimetype="application/pdf", as_attachment=True,
-                     download_name=f"accuse-reception-{application.reference}.pdf")
+    return send_document(document, receipt_name(application))
 
 
 @bp.post("/dossiers/<reference>/messages")
