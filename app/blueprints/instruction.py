@@ -112,6 +112,27 @@ def application_detail(reference: str):
     )
 
 
+def _perform(reference: str, action, success: str, anchor: str = ""):
+    """Run one operation on the file and commit; every refusal becomes a
+    message on the file's page, and nothing of the request is kept."""
+    try:
+        action()
+        commit()
+    except TransitionRefused as exc:
+        db.session.rollback()
+        for message in exc.messages:
+            flash(message, "error")
+    except UserFacingError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    except StaleDataError:
+        db.session.rollback()
+        flash(_("Ce dossier a été modifié par quelqu'un d'autre entre-temps : rechargez la page et recommencez."), "error")
+    else:
+        flash(success, "success")
+    return redirect(url_for("instruction.application_detail", reference=reference) + anchor)
+
+
 @bp.post("/dossiers/<reference>/eligibilite")
 @role_required("instructor")
 def decide_eligibility(reference: str):
@@ -120,16 +141,9 @@ def decide_eligibility(reference: str):
     if choice not in ("yes", "no"):
         flash(_("Indiquez si le dossier est éligible."), "error")
         return redirect(url_for("instruction.application_detail", reference=reference))
-    try:
-        eligibility_ops.decide(db.session, application, current_user, eligible=choice == "yes",
-                               justification=request.form.get("justification"))
-        commit()
-    except UserFacingError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    else:
-        flash(_("Décision d'éligibilité enregistrée."), "success")
-    return redirect(url_for("instruction.application_detail", reference=reference))
+    return _perform(reference, lambda: eligibility_ops.decide(
+        db.session, application, current_user, eligible=choice == "yes", justification=request.form.get("justification")),
+        _("Décision d'éligibilité enregistrée."))
 
 
 @bp.post("/dossiers/<reference>/eligibilite/relancer")
@@ -146,23 +160,9 @@ def rerun_eligibility(reference: str):
 @role_required("instructor")
 def fire_transition(reference: str, name: str):
     application = staff_application(reference)
-    try:
-        transition(db.session, application, name, actor=current_user, role="instructor",
-                   reason=request.form.get("reason"), expected_version=request.form.get("version", type=int))
-        commit()
-    except TransitionRefused as exc:
-        db.session.rollback()
-        for message in exc.messages:
-            flash(message, "error")
-    except UserFacingError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    except StaleDataError:
-        db.session.rollback()
-        flash(_("Ce dossier a été modifié par quelqu'un d'autre entre-temps : rechargez la page et recommencez."), "error")
-    else:
-        flash(_("Action enregistrée."), "success")
-    return redirect(url_for("instruction.application_detail", reference=reference))
+    return _perform(reference, lambda: transition(
+        db.session, application, name, actor=current_user, role="instructor", reason=request.form.get("reason"),
+        expected_version=request.form.get("version", type=int)), _("Action enregistrée."))
 
 
 @bp.post("/dossiers/<reference>/corrections")
@@ -174,37 +174,19 @@ def request_corrections(reference: str):
     except ValueError:
         flash(_("Date limite invalide : utilisez le format AAAA-MM-JJ."), "error")
         return redirect(url_for("instruction.application_detail", reference=reference))
-    try:
-        submission.request_corrections(db.session, application, current_user, keys=request.form.getlist("keys"),
-                                       message=request.form.get("message", ""), due_date=due,
-                                       expected_version=request.form.get("version", type=int))
-        commit()
-    except TransitionRefused as exc:
-        db.session.rollback()
-        for message in exc.messages:
-            flash(message, "error")
-    except UserFacingError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    else:
-        flash(_("La demande de compléments est envoyée au demandeur."), "success")
-    return redirect(url_for("instruction.application_detail", reference=reference))
+    return _perform(reference, lambda: submission.request_corrections(
+        db.session, application, current_user, keys=request.form.getlist("keys"), message=request.form.get("message", ""),
+        due_date=due, expected_version=request.form.get("version", type=int)),
+        _("La demande de compléments est envoyée au demandeur."))
 
 
 @bp.post("/dossiers/<reference>/messages")
 @role_required("instructor")
 def post_message(reference: str):
     application = staff_application(reference)
-    try:
-        submission.post_message(db.session, application, current_user, "instructor", request.form.get("body", ""),
-                                request.files.get("file"))
-    except UserFacingError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    else:
-        commit()
-        flash(_("Message envoyé."), "success")
-    return redirect(url_for("instruction.application_detail", reference=reference) + "#messages")
+    return _perform(reference, lambda: submission.post_message(
+        db.session, application, current_user, "instructor", request.form.get("body", ""), request.files.get("file")),
+        _("Message envoyé."), "#messages")
 
 
 @bp.get("/dossiers/<reference>/accuse-de-reception.pdf")

@@ -32,9 +32,9 @@ def _changed_meanwhile() -> str:
     return _("Ce dossier a été modifié par quelqu'un d'autre entre-temps : rechargez la page et recommencez.")
 
 
-def _errors(problems: list[submission.FieldProblem]):
+def _errors(problems: list[submission.FieldProblem], message: str | None = None):
     response = jsonify({
-        "error": {"status": 422, "message": _("Le dossier ne peut pas être déposé.")},
+        "error": {"status": 422, "message": message or _("Le dossier ne peut pas être déposé.")},
         "errors": [{"key": p.key, "message": p.message} for p in problems],
     })
     response.status_code = 422
@@ -89,10 +89,7 @@ def correct_application(reference: str):
     problems = submission.save_corrections(db.session, application, answers, g.api_user, source="api")
     if problems:
         db.session.rollback()
-        response = jsonify({"error": {"status": 422, "message": _("Corrections refusées.")},
-                            "errors": [{"key": p.key, "message": p.message} for p in problems]})
-        response.status_code = 422
-        return response
+        return _errors(problems, _("Corrections refusées."))
     commit()
     return jsonify({"reference": application.reference, "state": application.state})
 
