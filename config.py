@@ -197,6 +197,10 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> dict[
         "PASSWORD_MIN_LENGTH": _int(env, "PASSWORD_MIN_LENGTH", 12, minimum=8),
         "DRAFT_REMINDER_DAYS": _int_list(env, "DRAFT_REMINDER_DAYS", "7,1"),
         "DUE_REMINDER_DAYS": _int(env, "DUE_REMINDER_DAYS", 2, minimum=0),
+        # Lapse (caducité), DOMAIN.md §4: no start of the work within this many
+        # months of the decision, or no completion within that many.
+        "LAPSE_START_MONTHS": _int(env, "LAPSE_START_MONTHS", 24, minimum=1),
+        "LAPSE_COMPLETION_MONTHS": _int(env, "LAPSE_COMPLETION_MONTHS", 48, minimum=1),
         "TICK_INTERVAL_SECONDS": _int(env, "TICK_INTERVAL_SECONDS", 300, minimum=10),
         "WEBHOOK_URL": _str(env, "WEBHOOK_URL"),
         "DOCUMENTS_FOLDER": str(instance / "documents"),

@@ -42,10 +42,24 @@ class Application(Base):
     # pushed back by the days the clock was paused (corrections requested).
     due_date: Mapped[date | None] = mapped_column(Date)
     due_state: Mapped[str | None] = mapped_column(String(40))
+    # Instruction (issue 6): the instructor in charge and the amount proposed.
+    assigned_instructor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"),
+                                                               index=True)
+    proposed_amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    # Decision (committee): the amount voted (never above the proposal), the
+    # date of the decision and its deliberation number.
+    awarded_amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    decided_on: Mapped[date | None] = mapped_column(Date)
+    deliberation_number: Mapped[str | None] = mapped_column(String(40), unique=True)
+    # Execution of the project: the start of the work and its completion (final
+    # report) as declared; lapse (caducité) is due when they come too late.
+    work_started_on: Mapped[date | None] = mapped_column(Date)
+    work_completed_on: Mapped[date | None] = mapped_column(Date)
 
     call: Mapped["Call"] = relationship(back_populates="applications")
     organisation: Mapped["Organisation"] = relationship()
-    created_by: Mapped["User | None"] = relationship()
+    created_by: Mapped["User | None"] = relationship(foreign_keys=[created_by_id])
+    assigned_instructor: Mapped["User | None"] = relationship(foreign_keys=[assigned_instructor_id])
     form_version: Mapped["FormVersion | None"] = relationship()
 
     # Optimistic locking: every UPDATE checks and bumps ``version``; a stale
@@ -55,6 +69,11 @@ class Application(Base):
     __table_args__ = (
         CheckConstraint("requested_amount_cents >= 0", name="requested_positive"),
         CheckConstraint("state <> 'draft' OR submitted_at IS NULL", name="draft_not_submitted"),
+        CheckConstraint("proposed_amount_cents IS NULL OR proposed_amount_cents > 0", name="proposed_positive"),
+        CheckConstraint("awarded_amount_cents IS NULL OR awarded_amount_cents > 0", name="awarded_positive"),
+        CheckConstraint(
+            "awarded_amount_cents IS NULL OR proposed_amount_cents IS NULL "
+            "OR awarded_amount_cents <= proposed_amount_cents", name="awarded_within_proposal"),
         Index("ix_applications_call_state", "call_id", "state"),
         Index("ix_applications_state_created", "state", "created_at"),
         Index("ix_applications_due_date", "due_date"),

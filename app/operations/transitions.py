@@ -9,7 +9,9 @@ leave the database (mail, PDF, webhook) for after the commit.
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Callable
 
 from sqlalchemy import select
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session
 import workflows
 from app import audit
 from app.errors import Conflict, UserFacingError
+from app.formatting import PARIS
 from app.formatting import translate as _
 from app.jobs import enqueue_after_commit
 from app.models import Application, ClockPause, User, utcnow
@@ -53,7 +56,10 @@ class AppFileContext:
 
     @property
     def amount_cents(self) -> int | None:
-        return None  # the proposed amount is recorded at instruction (scoring, issue 6)
+        """The amount at stake: voted by the committee, else proposed by the instructor."""
+        if self.application.awarded_amount_cents is not None:
+            return self.application.awarded_amount_cents
+        return self.application.proposed_amount_cents
 
     def document_kinds(self) -> set[str]:
         from app.operations.attachments import present_file_keys
@@ -84,7 +90,29 @@ class AppFileContext:
         return False
 
     def lapse_due(self) -> bool:
+        return lapse_due(self.application, utcnow().astimezone(PARIS).date())
+
+
+def lapse_due(application: Application, today: date) -> bool:
+    """DOMAIN.md §4: an aid lapses when the work has not started within
+    ``LAPSE_START_MONTHS`` of the decision, or is not completed within
+    ``LAPSE_COMPLETION_MONTHS``."""
+    from flask import current_app
+
+    if application.decided_on is None:
         return False
+    start_limit = add_months(application.decided_on, current_app.config["LAPSE_START_MONTHS"])
+    completion_limit = add_months(application.decided_on, current_app.config["LAPSE_COMPLETION_MONTHS"])
+    if application.work_started_on is None and today > start_limit:
+        return True
+    return application.work_completed_on is None and today > completion_limit
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` plus ``months``; the 29–31st of a shorter month becomes its last day."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 # --- effects run inside the transaction -------------------------------------
@@ -102,13 +130,13 @@ def _ledger_args(application: Application, effect: str, actor: User | None, role
 
 
 def _ledger_amount(application: Application, payload: dict[str, Any]) -> int:
-    amount = payload.get("amount_cents")
-    return int(amount) if amount else application.requested_amount_cents
+    amount = payload.get("amount_cents") or application.awarded_amount_cents or application.proposed_amount_cents
+    if not amount:
+        raise UserFacingError(_("Aucun montant n'est fixé pour ce dossier : proposez un montant avant la décision."))
+    return int(amount)
 
 
 def _decision_year() -> int:
-    from app.formatting import PARIS
-
     return utcnow().astimezone(PARIS).year
 
 

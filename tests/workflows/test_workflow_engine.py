@@ -45,9 +45,10 @@ def test_pack_ia_happy_path_through_whole_lifecycle(
     step("start_instruction", {"instructor"})
     ctx.reviews, ctx.amount_cents = 1, 2_500_000
     proposal = step("propose_to_committee", {"instructor"})
-    assert [(e.name, e.payload) for e in proposal.effects] == [("ledger_reserve", {"amount_cents": 2_500_000})]
+    assert not proposal.effects  # the amount is reserved when the committee approves it
     ctx.decision = "approved"
-    step("approve", {"committee"})
+    approval = step("approve", {"committee"})
+    assert [(e.name, e.payload) for e in approval.in_transaction_effects] == [("ledger_reserve", {"amount_cents": 2_500_000})]
     step("prepare_agreement", {"finance"})
     ctx.signed = True
     signature = step("sign_agreement", {"finance"})
@@ -226,12 +227,13 @@ def test_effects_carry_phase_params_and_payload(pack_ia: Definition, make_ctx: A
     ctx = make_ctx(decision="approved", amount_cents=5)
     result = workflows.fire(pack_ia, "committee", "approve", {"committee"}, ctx)
     assert [e.to_dict() for e in result.effects] == [
+        {"name": "ledger_reserve", "params": {}, "phase": "in_transaction", "payload": {"amount_cents": 5}},
         {"name": "pdf", "params": {"template": "lettre_decision"}, "phase": "after_commit",
          "payload": {"template": "lettre_decision"}},
         {"name": "notify", "params": {"template": "decision_favorable", "to": "applicant"}, "phase": "after_commit",
          "payload": {"template": "decision_favorable", "to": "applicant", "reason": None}},
     ]
-    assert result.in_transaction_effects == []
+    assert [e.name for e in result.in_transaction_effects] == ["ledger_reserve"]
     assert all(not e.in_transaction for e in result.after_commit_effects)
 
 
