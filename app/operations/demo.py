@@ -80,7 +80,7 @@ def seed_demo(session: Session) -> dict[str, int]:
         summary=("Appel à manifestation d'intérêt pour de nouvelles solutions d'intelligence artificielle répondant à des "
                  "défis posés par des acteurs régionaux de la santé, de l'industrie et de la bioéconomie."),
         axis=axes[1], opens_at=opens, closes_at=closes, budget_cents=5 * MILLION, max_aid_cents=500_000 * EURO,
-        status="published", workflow_name="ami_numerique",
+        status="published", workflow_name="ami_numerique", aid_regime="gber:25",
     )
     pack = Call(
         reference="PACK-IA-2026", file_prefix="PIA", title="Pack IA — premiers projets d'intelligence artificielle",
