@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, DecimalField, MultipleFileField, SelectField, TextAreaField
+from wtforms import BooleanField, DateField, DecimalField, MultipleFileField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from app.forms.organisations import MONEY_HINT, REQUIRED, MoneyField, parse_money
@@ -83,3 +83,9 @@ class CoFinancingForm(FlaskForm):
     etat = MoneyField(_l("État / France 2030"), validators=[Optional()])
     industriel = MoneyField(_l("Industriels"), validators=[Optional()])
     academique = MoneyField(_l("Académiques"), validators=[Optional()])
+
+
+class AidRegimeForm(FlaskForm):
+    aid_regime = StringField(_l("Régime d'aide d'État"), validators=[DataRequired(REQUIRED), Length(max=40)],
+                             description=_l("« de_minimis » (règlement (UE) 2023/2831) ou « gber: » suivi de l'article "
+                                            "du RGEC, par exemple « gber:25 » pour la R&D."))
