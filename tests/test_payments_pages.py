@@ -156,3 +156,60 @@ def test_cofinancing_page_and_leverage(app):
     applicant = client_for(app, ids["owner"])
     assert applicant.get("/versements/effet-levier").status_code == 403
     assert applicant.post(f"/versements/cofinancement/{ids['ref']}", data={"region": "1"}).status_code == 403
+
+
+def test_admin_edits_the_aid_regime_of_a_call_and_reservations_record_it(app):
+    with in_db(app) as s:
+        call = make_call(s)
+        admin = make_user(s, "admin")
+        finance = make_user(s, "finance")
+        ref, admin_email, finance_email = call.reference, admin.email, finance.email
+    page = client_for(app, admin_email)
+    assert page.get(f"/admin/appels/{ref}/regime-aide").status_code == 200
+    bad = page.post(f"/admin/appels/{ref}/regime-aide", data={"aid_regime": "gber"})
+    assert bad.status_code == 422 and "Régime d&#39;aide invalide" in bad.get_data(as_text=True)
+    assert page.post(f"/admin/appels/{ref}/regime-aide", data={"aid_regime": "gber:28"}).status_code == 303
+    assert client_for(app, finance_email).post(f"/admin/appels/{ref}/regime-aide",
+                                                data={"aid_regime": "de_minimis"}).status_code == 403
+    with in_db(app) as s:
+        from app.models import Call
+
+        call = s.execute(select(Call).where(Call.reference == ref)).scalar_one()
+        assert call.aid_regime == "gber:28"
+        assert s.execute(select(AuditEntry.action).where(AuditEntry.object_id == ref)).scalars().all() == ["set_aid_regime"]
+        application = make_application(s, call, make_organisation(s, make_user(s)), state="committee")
+        application.proposed_amount_cents = 10_000_00
+        from app.operations.transitions import _ledger_reserve
+
+        _ledger_reserve(s, application, {}, None, "committee")
+        assert ledger.entries_of(s, application)[0].regime == "gber:28"
+
+
+def test_the_aid_regime_check_constraint_holds_in_the_database(app):
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    with app.app_context():
+        call = make_call(db.session)
+        call.aid_regime = "aucun"
+        with pytest.raises(IntegrityError):
+            db.session.flush()
+        db.session.rollback()
+
+
+def test_demo_shows_payments_at_several_stages(app):
+    from app.operations.demo import seed_demo
+
+    with in_db(app) as s:
+        seed_demo(s)
+    with in_db(app) as s:
+        statuses = set(s.execute(select(PaymentRequest.kind + ":" + PaymentRequest.status)).scalars())
+        assert {"advance:paid", "interim:filed", "balance:paid"} <= statuses
+        assert s.execute(select(Application.state).where(Application.state == "agreement")).first()
+        assert ledger.check_totals(s) == [] and ledger.check_entries(s) == []
+    client = app.test_client()
+    login(client, "demo-finance@guichet.test", "demo")
+    queue = client.get("/versements/").get_data(as_text=True)
+    assert "Acompte" in queue and "Conventions à enregistrer" in queue
+    page = client.get("/versements/effet-levier").get_data(as_text=True)
+    assert "Plan régional Intelligence artificielle Grand Est" in page
