@@ -52,7 +52,10 @@ def _lock(session: Session, application: Application) -> None:
     two payment operations on one file run one after the other. Pending
     changes are flushed first (a refresh would drop them)."""
     session.flush()
-    session.refresh(application, with_for_update=True)
+    # Lock the row alone (a refresh FOR UPDATE would carry the page's eager
+    # outer joins, which PostgreSQL refuses to lock), then re-read it.
+    session.execute(select(Application.id).where(Application.id == application.id).with_for_update())
+    session.refresh(application)
 
 
 # --------------------------------------------------------------------------- reading
