@@ -50,6 +50,13 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _percent(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value > 100:
+        raise ConfigError(f"{name} must be at most 100, got {value}")
+    return value
+
+
 def _int_list(env: Mapping[str, str], name: str, default: str) -> tuple[int, ...]:
     raw = _str(env, name, default) or ""
     try:
@@ -201,6 +208,14 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> dict[
         # months of the decision, or no completion within that many.
         "LAPSE_START_MONTHS": _int(env, "LAPSE_START_MONTHS", 24, minimum=1),
         "LAPSE_COMPLETION_MONTHS": _int(env, "LAPSE_COMPLETION_MONTHS", 48, minimum=1),
+        # Payment schedule (DOMAIN.md §4), in percent of the committed aid:
+        # advance (with a bank guarantee), advance + interim payments
+        # cumulated (past PAYMENT_LONG_PROJECT_MONTHS of work).
+        "PAYMENT_ADVANCE_PERCENT": _percent(env, "PAYMENT_ADVANCE_PERCENT", 30),
+        "PAYMENT_ADVANCE_GUARANTEED_PERCENT": _percent(env, "PAYMENT_ADVANCE_GUARANTEED_PERCENT", 60),
+        "PAYMENT_INTERIM_CAP_PERCENT": _percent(env, "PAYMENT_INTERIM_CAP_PERCENT", 80),
+        "PAYMENT_INTERIM_CAP_LONG_PERCENT": _percent(env, "PAYMENT_INTERIM_CAP_LONG_PERCENT", 90),
+        "PAYMENT_LONG_PROJECT_MONTHS": _int(env, "PAYMENT_LONG_PROJECT_MONTHS", 48, minimum=1),
         "TICK_INTERVAL_SECONDS": _int(env, "TICK_INTERVAL_SECONDS", 300, minimum=10),
         "WEBHOOK_URL": _str(env, "WEBHOOK_URL"),
         "DOCUMENTS_FOLDER": str(instance / "documents"),

@@ -40,7 +40,7 @@ def make_plan(session) -> Plan:
 
 def make_call(session, *, reference: str | None = None, prefix: str | None = None, workflow: str = "pack_ia",
               status: str = "published", budget_cents: int = 2 * MILLION, max_aid_cents: int | None = 5_000_000,
-              opens_in_days: int = -10, closes_in_days: int = 30) -> Call:
+              opens_in_days: int = -10, closes_in_days: int = 30, aid_regime: str | None = None) -> Call:
     axis = session.query(Axis).first()
     if axis is None:
         make_plan(session)
@@ -49,7 +49,8 @@ def make_call(session, *, reference: str | None = None, prefix: str | None = Non
     now = utcnow()
     call = Call(reference=reference or f"CALL-{n}", file_prefix=prefix or f"T{n}", title=f"Appel test {n}",
                 axis=axis, opens_at=now + timedelta(days=opens_in_days), closes_at=now + timedelta(days=closes_in_days),
-                budget_cents=budget_cents, max_aid_cents=max_aid_cents, status=status, workflow_name=workflow)
+                budget_cents=budget_cents, max_aid_cents=max_aid_cents, status=status, workflow_name=workflow,
+                aid_regime=aid_regime or ("gber:25" if workflow == "ami_numerique" else "de_minimis"))
     session.add(call)
     session.flush()
     return call

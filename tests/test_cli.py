@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from stdnum.fr import siret as stdnum_siret
 
 from app.audit import compute_hash
+from app.operations.demo_payments import DEMO_EXECUTION_FILES
 from app.models import (
     GENESIS_HASH,
     Application,
@@ -221,7 +222,7 @@ def test_seed_demo_scale_on_an_empty_database_seeds_the_demo_first(cli, session)
     assert result.exit_code == 0, result.output
     assert count(session, Call) == 2
     assert count(session, User) == len(DEMO_ACCOUNTS)
-    demo_files = 16
+    demo_files = 16 + DEMO_EXECUTION_FILES
     assert count(session, Application) == demo_files + 20
 
 
@@ -229,7 +230,7 @@ def test_seed_demo_scale_twice_keeps_references_unique(cli, session):
     assert cli("seed-demo", "--scale", "40").exit_code == 0
     assert cli("seed-demo", "--scale", "40").exit_code == 0
     refs = session.execute(select(Application.reference)).scalars().all()
-    assert len(refs) == 16 + 80
+    assert len(refs) == 16 + DEMO_EXECUTION_FILES + 80
     assert len(set(refs)) == len(refs)
 
 

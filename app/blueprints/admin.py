@@ -96,6 +96,27 @@ def _call_or_404(reference: str) -> Call:
     return call
 
 
+@bp.route("/appels/<reference>/regime-aide", methods=["GET", "POST"])
+@role_required("admin")
+def call_aid_regime(reference: str):
+    from app.forms.payments import AidRegimeForm
+    from app.operations.state_aid import set_aid_regime
+
+    call = _admin_call(reference)
+    form = AidRegimeForm(data={"aid_regime": call.aid_regime})
+    if form.validate_on_submit():
+        try:
+            set_aid_regime(db.session, call, form.aid_regime.data, actor=current_user)
+            commit()
+        except UserFacingError as exc:
+            db.session.rollback()
+            form.aid_regime.errors = [*form.aid_regime.errors, exc.message]
+        else:
+            flash(_("Le régime d'aide de l'appel est enregistré."), "success")
+            return redirect(url_for("admin.index"), 303)
+    return render_template("admin/aid_regime.html", call=call, form=form), 422 if form.errors else 200
+
+
 # --- call forms (issue 3): versions and publication -----------------------------------------------
 
 

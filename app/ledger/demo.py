@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.ledger import rules
 from app.ledger.operations import _today, commit, ensure_accounts, pay, reserve
 from app.models import Application, Axis, Call, Plan
 
@@ -17,7 +16,7 @@ PAID_STATES = ("payments", "closed")
 def seed_ledger(session: Session, plan: Plan) -> dict[str, int]:
     """Create ``plan``'s accounts, reserve the files at committee, reserve and
     commit the approved ones, and pay a 30 % advance on those in payment.
-    De minimis for Pack IA, GBER article 25 (R&D) for the other calls.
+    Each call's aid regime (de minimis for Pack IA, GBER article 25 for the AMI).
     Idempotent (keys ``demo:<reference>:<operation>``); flushes, never commits."""
     ensure_accounts(session, plan)
     year = min(max(_today().year, plan.start_year), plan.end_year)
@@ -31,7 +30,7 @@ def seed_ledger(session: Session, plan: Plan) -> dict[str, int]:
         amount = application.requested_amount_cents
         if amount <= 0:
             continue
-        regime = rules.DE_MINIMIS if application.call.workflow_name == "pack_ia" else "gber:25"
+        regime = application.call.aid_regime
         key = f"demo:{application.reference}"
         reserve(session, application, amount, year=year, idempotency_key=f"{key}:reserve", actor=None, regime=regime,
                 reason="Données de démonstration")

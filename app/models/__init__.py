@@ -6,6 +6,7 @@ from app.models.base import Base, UTCDateTime, utcnow
 from app.models.call import CALL_STATUSES, Axis, Call, Plan
 from app.models.eligibility import EligibilityDecision, EligibilityResult
 from app.models.followup import SCAN_STATUSES, AnswerRevision, Attachment, ClockPause, CorrectionRequest, Document, Message
+from app.models.finance import FUNDERS, PAYMENT_REQUEST_KINDS, PAYMENT_REQUEST_STATUSES, Agreement, CoFinancing, PaymentRequest
 from app.models.form import FormVersion
 from app.models.ledger import ACCOUNT_KINDS, LEDGER_OPERATIONS, LEG_FIELDS, PAYMENT_KINDS, LedgerAccount, LedgerEntry, LedgerLeg
 from app.models.organisation import GRAND_EST_DEPARTMENTS, Membership, Organisation, OrganisationInvitation
@@ -14,6 +15,12 @@ from app.models.user import FILE_READING_ROLES, ROLE_VALUES, Role, RoleAssignmen
 from app.models.workflow import WorkflowVersion
 
 __all__ = [
+    "Agreement",
+    "CoFinancing",
+    "FUNDERS",
+    "PAYMENT_REQUEST_KINDS",
+    "PAYMENT_REQUEST_STATUSES",
+    "PaymentRequest",
     "AnswerRevision",
     "EligibilityDecision",
     "EligibilityResult",

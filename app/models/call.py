@@ -75,6 +75,9 @@ class Call(Base):
     max_aid_cents: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(10), default="draft")
     workflow_name: Mapped[str] = mapped_column(String(60))
+    # The State-aid regime of the call's grants (DOMAIN.md §5), recorded on
+    # every ledger entry: "de_minimis" or "gber:<article>" (e.g. "gber:25").
+    aid_regime: Mapped[str] = mapped_column(String(40), default="de_minimis", server_default="de_minimis")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     axis: Mapped[Axis] = relationship(back_populates="calls")
@@ -90,6 +93,7 @@ class Call(Base):
         CheckConstraint("closes_at > opens_at", name="closes_after_opening"),
         CheckConstraint("budget_cents > 0", name="budget_positive"),
         CheckConstraint("max_aid_cents IS NULL OR max_aid_cents > 0", name="max_aid_positive"),
+        CheckConstraint("aid_regime = 'de_minimis' OR aid_regime LIKE 'gber:_%'", name="aid_regime"),
     )
 
     def is_open(self, now: datetime) -> bool:

@@ -80,7 +80,7 @@ def seed_demo(session: Session) -> dict[str, int]:
         summary=("Appel à manifestation d'intérêt pour de nouvelles solutions d'intelligence artificielle répondant à des "
                  "défis posés par des acteurs régionaux de la santé, de l'industrie et de la bioéconomie."),
         axis=axes[1], opens_at=opens, closes_at=closes, budget_cents=5 * MILLION, max_aid_cents=500_000 * EURO,
-        status="published", workflow_name="ami_numerique",
+        status="published", workflow_name="ami_numerique", aid_regime="gber:25",
     )
     pack = Call(
         reference="PACK-IA-2026", file_prefix="PIA", title="Pack IA — premiers projets d'intelligence artificielle",
@@ -148,6 +148,9 @@ def seed_demo(session: Session) -> dict[str, int]:
     from app.ledger.demo import seed_ledger
 
     seed_ledger(session, plan)  # accounts, reservations at committee, commitments of approved files
+    from app.operations.demo_payments import seed_payments
+
+    seed_payments(session, plan)  # agreements, payment requests at several stages, co-financing
     audit.record(session, actor=None, role="system", object_type="plan", object_id=plan.id, action="seed_demo",
                  after={"calls": [ami.reference, pack.reference], "files": count})
     return {"users": len(users), "calls": 2, "files": count}

@@ -84,10 +84,14 @@ class AppFileContext:
         return self.application.call.is_open(utcnow())
 
     def agreement_signed(self) -> bool:
-        return False
+        from app.operations.payments import agreement_of
+
+        return agreement_of(self.session, self.application) is not None
 
     def balance_paid(self) -> bool:
-        return False
+        from app.operations.payments import balance_paid
+
+        return balance_paid(self.session, self.application)
 
     def lapse_due(self) -> bool:
         return lapse_due(self.application, utcnow().astimezone(PARIS).date())
@@ -117,11 +121,6 @@ def add_months(day: date, months: int) -> date:
 
 # --- effects run inside the transaction -------------------------------------
 
-# The aid regime of each kind of call, recorded on its ledger entries. (To move
-# onto the call itself when calls are edited in the admin pages.)
-AID_REGIMES = {"pack_ia": "de_minimis", "ami_numerique": "gber:25"}
-
-
 def _ledger_args(application: Application, effect: str, actor: User | None, role: str) -> dict[str, Any]:
     # application.version is the version before this transition's UPDATE: the
     # key is unique per transition, and a retried request finds its entry.
@@ -144,7 +143,7 @@ def _ledger_reserve(session: Session, application: Application, payload: dict[st
     from app import ledger
 
     ledger.reserve(session, application, _ledger_amount(application, payload), year=_decision_year(),
-                   regime=AID_REGIMES.get(application.call.workflow_name, "de_minimis"),
+                   regime=application.call.aid_regime,
                    **_ledger_args(application, "reserve", actor, role))
 
 
