@@ -178,11 +178,11 @@ def write_xlsx(session: Session, fileobj: IO[bytes], kind: str, filters: Filters
     workbook.save(fileobj)
 
 
-def file_chunks(fileobj: IO[bytes], size: int = CHUNK) -> Iterator[bytes]:
+def file_chunks(fileobj: IO[bytes], size: int | None = None) -> Iterator[bytes]:
     """Read a file object from its start in chunks, then close it."""
     try:
         fileobj.seek(0)
-        while chunk := fileobj.read(size):
+        while chunk := fileobj.read(size or CHUNK):
             yield chunk
     finally:
         fileobj.close()
