@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from app import audit, ledger
 from app.formatting import PARIS
 from app.models import Application, Call, Organisation, Plan, User, utcnow
+from app.operations.drafts import current_form
 from app.operations.transitions import AID_REGIMES, transition
 from app.references import next_reference
 from app.workflow_versions import current_version
@@ -106,7 +107,7 @@ def seed_finance(session: Session, plan: Plan, calls: list[Call], organisations:
             reference=next_reference(session, call.file_prefix, now.year), call=call, organisation=org,
             created_by=owner, title=grant.title, state=stage, requested_amount_cents=grant.requested * EURO,
             workflow_version=current_version(session, call.workflow_name), created_at=submitted - timedelta(days=5),
-            updated_at=now, submitted_at=submitted, answers=answers,
+            updated_at=now, submitted_at=submitted, answers=answers, form_version_id=current_form(session, call).id,
             proposed_amount_cents=grant.requested * EURO, awarded_amount_cents=grant.awarded * EURO,
             decided_on=decided, deliberation_number=_deliberation(decided, n),
             work_started_on=decided + timedelta(days=30) if grant.committed else None,
