@@ -117,6 +117,15 @@ def _company_registry(env: Mapping[str, str], name: str) -> str:
     return raw
 
 
+def _siret(env: Mapping[str, str], name: str, default: str) -> str:
+    from stdnum.fr import siret
+
+    raw = _str(env, name, default) or ""
+    if not siret.is_valid(raw):
+        raise ConfigError(f"{name} must be a valid 14-digit SIRET, got {raw!r}")
+    return siret.compact(raw)
+
+
 def _secret_key(env: Mapping[str, str], profile: str, instance: Path) -> str:
     key = _str(env, "SECRET_KEY")
     if key:
@@ -223,6 +232,11 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> dict[
         "PAGE_SIZE": _int(env, "PAGE_SIZE", 50, minimum=5),
         # Company-registry lookup by SIRET: "offline" (bundled file) or "package.module:factory".
         "COMPANY_REGISTRY": _company_registry(env, "COMPANY_REGISTRY"),
+        # Open data (SCDL « subventions »): the attributing authority and the
+        # amount above which a grant's agreement data are published (23,000 €).
+        "SCDL_ATTRIBUTING_NAME": _str(env, "SCDL_ATTRIBUTING_NAME", "Région Grand Est"),
+        "SCDL_ATTRIBUTING_SIRET": _siret(env, "SCDL_ATTRIBUTING_SIRET", "20005226400013"),
+        "SCDL_THRESHOLD_CENTS": _int(env, "SCDL_THRESHOLD_EUROS", 23_000) * 100,
     }
     config.update(overrides)
     return config

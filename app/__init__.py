@@ -109,7 +109,7 @@ def register_i18n(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.blueprints import admin, api, applicant, auth, committee, finance, instruction, payments, public
+    from app.blueprints import admin, api, applicant, auth, committee, finance, instruction, opendata, payments, public
     from app.extensions import csrf
 
     app.register_blueprint(public.bp)
@@ -120,6 +120,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(finance.bp)
     app.register_blueprint(payments.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(opendata.bp)
     # The API authenticates with bearer tokens, not cookies: no CSRF there.
     csrf.exempt(api.bp)
     app.register_blueprint(api.bp)

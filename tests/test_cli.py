@@ -30,9 +30,12 @@ from app.models import (
     utcnow,
 )
 from app.operations.demo import DEMO_ACCOUNTS
+from app.operations.demo_finance import DEMO_FINANCE_FILES
 from tests.factories import login, make_user
 
 STRONG = "correct horse battery staple"
+# seed_demo's own files, the decided ones of demo_finance and the files under agreement of demo_payments
+DEMO_FILES = 16 + len(DEMO_FINANCE_FILES) + DEMO_EXECUTION_FILES
 DEMO_EMAILS = {email for email, _name, _role in DEMO_ACCOUNTS}
 REFERENCE_RE = re.compile(r"^(?P<prefix>[A-Z]+)-(?P<year>\d{4})-(?P<number>\d{4})$")
 
@@ -222,15 +225,14 @@ def test_seed_demo_scale_on_an_empty_database_seeds_the_demo_first(cli, session)
     assert result.exit_code == 0, result.output
     assert count(session, Call) == 2
     assert count(session, User) == len(DEMO_ACCOUNTS)
-    demo_files = 16 + DEMO_EXECUTION_FILES
-    assert count(session, Application) == demo_files + 20
+    assert count(session, Application) == DEMO_FILES + 20
 
 
 def test_seed_demo_scale_twice_keeps_references_unique(cli, session):
     assert cli("seed-demo", "--scale", "40").exit_code == 0
     assert cli("seed-demo", "--scale", "40").exit_code == 0
     refs = session.execute(select(Application.reference)).scalars().all()
-    assert len(refs) == 16 + DEMO_EXECUTION_FILES + 80
+    assert len(refs) == DEMO_FILES + 80
     assert len(set(refs)) == len(refs)
 
 

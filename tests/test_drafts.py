@@ -19,8 +19,8 @@ from app import callforms
 from app.models import Application, AuditEntry, Call, FormVersion, User
 from app.callforms import builtin_definition
 from app.operations.drafts import publish_form
-from app.operations.demo_payments import DEMO_EXECUTION_FILES
 from tests.factories import csrf_token_from, login, make_call, make_organisation
+from tests.test_cli import DEMO_FILES
 
 APPLICANT = "demo-applicant@guichet.test"
 APPLICANT2 = "demo-applicant2@guichet.test"
@@ -157,7 +157,7 @@ def test_a_closed_or_unknown_call_refuses_new_drafts(app, session, demo):
         response = client.post("/espace/deposer", data={"call": call})
         assert response.status_code == 422
         assert errors_next_to(response.get_data(as_text=True), "call") == ["N&#39;est pas un choix valide."]
-    assert fetch_count(session) == 16 + DEMO_EXECUTION_FILES
+    assert fetch_count(session) == DEMO_FILES
 
 
 def fetch_count(session) -> int:
@@ -212,7 +212,7 @@ def test_api_draft_creation_errors(app, client, session, demo):
     assert client.post("/api/v1/applications", json={"call": PACK}, headers=read_only).status_code == 403
     staff = token(client, ADMIN)
     assert client.post("/api/v1/applications", json={"call": PACK}, headers=staff).status_code == 403
-    assert fetch_count(session) == 16 + DEMO_EXECUTION_FILES
+    assert fetch_count(session) == DEMO_FILES
 
 
 # --- saving answers ------------------------------------------------------------------------------------

@@ -554,8 +554,8 @@ def test_demo_ledger_seeds_consistent_entries(session, demo):
     assert counts["reserved"] > 0 and counts["committed"] > 0
     assert seed_ledger(session, plan) == counts  # idempotent
     session.commit()
-    by_seed_ledger = select(func.count(LedgerEntry.id)).where(~LedgerEntry.idempotency_key.like("payment-request:%"))
-    assert session.execute(by_seed_ledger).scalar_one() == counts["reserved"] + counts["committed"] + counts["paid"]
+    seeded = select(func.count(LedgerEntry.id)).where(LedgerEntry.idempotency_key.like("demo:%"))
+    assert session.execute(seeded).scalar_one() == counts["reserved"] + counts["committed"] + counts["paid"]
     assert ledger.check_totals(session) == [] and ledger.check_entries(session) == []
 
 

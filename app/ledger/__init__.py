@@ -105,10 +105,13 @@ from app.ledger.operations import (
     undertaking_account,
 )
 from app.ledger.queries import Balance, balances, entries_of, file_balance
-from app.ledger.verify import TotalMismatch, UnbalancedEntry, check_entries, check_totals
+from app.ledger.verify import (BrokenInvariant, Summary, TotalMismatch, UnbalancedEntry, check_entries,
+                               check_invariants, check_totals, summary)
 
 __all__ = [
     "Balance",
+    "BrokenInvariant",
+    "Summary",
     "DE_MINIMIS_ANSWER_KEY",
     "LedgerRefused",
     "TotalMismatch",
@@ -116,6 +119,7 @@ __all__ = [
     "aids_on_undertaking",
     "balances",
     "check_entries",
+    "check_invariants",
     "check_totals",
     "commit",
     "de_minimis_counted",
@@ -131,5 +135,6 @@ __all__ = [
     "reserve",
     "reverse",
     "set_limit",
+    "summary",
     "undertaking_account",
 ]

@@ -20,23 +20,21 @@ def ledger_group() -> None:
 @ledger_group.command("verify")
 @with_appcontext
 def ledger_verify() -> None:
-    """Recompute every account's totals from the entries and check that every
-    entry balances; exit 1 on any difference."""
-    from sqlalchemy import func, select
+    """Recompute every account's totals from the entries, check that every
+    entry balances and every invariant holds (reserved + committed within each
+    limit, payments within the commitment per file), print a one-line summary;
+    exit 1 naming each violation."""
+    from app.ledger.verify import check_entries, check_invariants, check_totals, summary
 
-    from app.ledger import check_entries, check_totals
-    from app.models import LedgerAccount, LedgerEntry
-
-    faults = [*check_totals(db.session), *check_entries(db.session)]
-    for fault in faults:
-        click.echo(str(fault), err=True)
-    accounts = db.session.execute(select(func.count(LedgerAccount.id))).scalar_one()
-    entries = db.session.execute(select(func.count(LedgerEntry.id))).scalar_one()
+    faults = [*check_totals(db.session), *check_entries(db.session), *check_invariants(db.session)]
+    totals = summary(db.session)
     db.session.rollback()
+    for fault in faults:
+        click.echo(f"violation: {fault}", err=True)
     if faults:
-        click.echo(f"ledger: {len(faults)} difference(s) over {accounts} accounts and {entries} entries", err=True)
+        click.echo(f"ledger: {len(faults)} violation(s); {totals}", err=True)
         sys.exit(1)
-    click.echo(f"ledger consistent: {accounts} accounts, {entries} entries")
+    click.echo(f"ledger consistent: {totals}")
 
 
 @ledger_group.command("ensure-accounts")

@@ -23,7 +23,9 @@ def seed_ledger(session: Session, plan: Plan) -> dict[str, int]:
     counts = {"reserved": 0, "committed": 0, "paid": 0}
     files = session.execute(
         select(Application).join(Call, Call.id == Application.call_id).join(Axis, Axis.id == Call.axis_id)
-        .where(Axis.plan_id == plan.id, Application.state.in_(RESERVED_STATES + COMMITTED_STATES + PAID_STATES))
+        .where(Axis.plan_id == plan.id, Application.state.in_(RESERVED_STATES + COMMITTED_STATES + PAID_STATES),
+               # files with a decision get their money from app/operations/demo_finance.py
+               Application.decided_on.is_(None))
         .order_by(Application.id)
     ).scalars().all()
     for application in files:

@@ -80,3 +80,83 @@ def check_entries(session: Session, batch: int = 5000) -> list[UnbalancedEntry]:
             for problem in rules.balance_problems(operation, amount, regime, legs[entry_id], reversed_operation):
                 out.append(UnbalancedEntry(entry_id, problem))
         last_id = ids[-1]
+
+
+@dataclass(frozen=True)
+class BrokenInvariant:
+    """An invariant of DOMAIN.md §4 broken by the totals recomputed from the entries."""
+
+    account_id: int
+    key: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"account {self.key}: {self.problem}"
+
+
+def _computed_totals(session: Session) -> dict[int, dict[str, int]]:
+    sums: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys(rules.FIELDS, 0))
+    for account_id, field, total in session.execute(
+        select(LedgerLeg.account_id, LedgerLeg.field, func.sum(LedgerLeg.delta_cents))
+        .group_by(LedgerLeg.account_id, LedgerLeg.field)
+    ):
+        sums[account_id][field] = int(total)
+    return sums
+
+
+def check_invariants(session: Session) -> list[BrokenInvariant]:
+    """Check every invariant on the totals recomputed from the legs (not on the
+    stored ones, which ``check_totals`` compares): no negative total;
+    reserved + committed within the limit on every capped account (plan, year,
+    axis, call, file); payments within the commitment on every account but the
+    years (on a file: payments ≤ commitment per file)."""
+    sums = _computed_totals(session)
+    out: list[BrokenInvariant] = []
+    rows = session.execute(select(LedgerAccount.id, LedgerAccount.key, LedgerAccount.kind, LedgerAccount.limit_cents)
+                           .order_by(LedgerAccount.id))
+    for account_id, key, kind, limit in rows:
+        t = sums.get(account_id, dict.fromkeys(rules.FIELDS, 0))
+        for field in rules.FIELDS:
+            if t[field] < 0:
+                out.append(BrokenInvariant(account_id, key, f"{field} is negative ({t[field]})"))
+        if limit is not None and t["reserved"] + t["committed"] > limit:
+            out.append(BrokenInvariant(account_id, key, f"reserved {t['reserved']} + committed {t['committed']} "
+                                                        f"exceeds the limit {limit}"))
+        if kind != "year" and t["paid"] > t["committed"]:
+            out.append(BrokenInvariant(account_id, key, f"paid {t['paid']} exceeds committed {t['committed']}"))
+    return out
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The ledger in one line: entries, and the plans' totals and envelope left."""
+
+    entries: int
+    accounts: int
+    reserved_cents: int
+    committed_cents: int
+    paid_cents: int
+    envelope_left_cents: int
+
+    def __str__(self) -> str:
+        def euros(cents: int) -> str:
+            return f"{cents / 100:,.2f} €".replace(",", " ")
+
+        return (f"{self.entries} entries over {self.accounts} accounts; reserved {euros(self.reserved_cents)}, "
+                f"committed {euros(self.committed_cents)}, paid {euros(self.paid_cents)}, "
+                f"envelope left {euros(self.envelope_left_cents)}")
+
+
+def summary(session: Session) -> Summary:
+    """Totals of the plan accounts recomputed from the legs (envelope left: the
+    plans' envelopes less what is reserved and committed)."""
+    sums = _computed_totals(session)
+    reserved = committed = paid = left = 0
+    for account_id, limit in session.execute(select(LedgerAccount.id, LedgerAccount.limit_cents)
+                                             .where(LedgerAccount.kind == "plan")):
+        t = sums.get(account_id, dict.fromkeys(rules.FIELDS, 0))
+        reserved, committed, paid = reserved + t["reserved"], committed + t["committed"], paid + t["paid"]
+        left += (limit or 0) - t["reserved"] - t["committed"]
+    entries = session.execute(select(func.count(LedgerEntry.id))).scalar_one()
+    accounts = session.execute(select(func.count(LedgerAccount.id))).scalar_one()
+    return Summary(entries, accounts, reserved, committed, paid, left)

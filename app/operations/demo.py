@@ -146,10 +146,11 @@ def seed_demo(session: Session) -> dict[str, int]:
                              action="seed", after={"state": state, "call": call.reference})
                 count += 1
     from app.ledger.demo import seed_ledger
-
-    seed_ledger(session, plan)  # accounts, reservations at committee, commitments of approved files
+    from app.operations.demo_finance import seed_finance
     from app.operations.demo_payments import seed_payments
 
+    seed_ledger(session, plan)  # accounts, reservations at committee, commitments of approved files
+    seed_finance(session, plan, [ami, pack], [org1, org2], users)  # decided files, commitments and payments
     seed_payments(session, plan)  # agreements, payment requests at several stages, co-financing
     audit.record(session, actor=None, role="system", object_type="plan", object_id=plan.id, action="seed_demo",
                  after={"calls": [ami.reference, pack.reference], "files": count})

@@ -81,7 +81,7 @@ def seed_payments(session: Session, plan: Plan) -> dict[str, int]:
             audit.record(session, actor=None, role="system", object_type="application", object_id=application.reference,
                          action="seed", after={"state": state, "call": call.reference})
             counts["files"] += 1
-            key = f"demo:{application.reference}"
+            key = f"demo-payments:{application.reference}"
             ledger.reserve(session, application, amount, year=year, regime=call.aid_regime, idempotency_key=f"{key}:reserve",
                            actor=None, reason=REASON, on=decided)
             if state == "agreement":
