@@ -29,7 +29,7 @@ from app import audit, ledger
 from app.formatting import PARIS
 from app.models import Application, Call, Organisation, Plan, User, utcnow
 from app.operations.drafts import current_form
-from app.operations.transitions import AID_REGIMES, transition
+from app.operations.transitions import transition
 from app.references import next_reference
 from app.workflow_versions import current_version
 
@@ -146,7 +146,7 @@ def _move_money(session: Session, application: Application, grant: DemoGrant, de
     key = f"demo-finance:{application.reference}"
     amount = grant.awarded * EURO
     common = {"actor": finance, "role": "finance", "reason": REASON}
-    regime = AID_REGIMES.get(grant.workflow, "de_minimis")
+    regime = application.call.aid_regime
     ledger.reserve(session, application, amount, year=decision_year, idempotency_key=f"{key}:reserve", regime=regime,
                    on=decided, **common)
     entries = 1
