@@ -7,6 +7,7 @@ from app.models.call import CALL_STATUSES, Axis, Call, Plan
 from app.models.eligibility import EligibilityDecision, EligibilityResult
 from app.models.followup import SCAN_STATUSES, AnswerRevision, Attachment, ClockPause, CorrectionRequest, Document, Message
 from app.models.form import FormVersion
+from app.models.instruction import REVIEWER_ROLES, Annotation, ConflictDeclaration, ExpertInvitation, SavedView
 from app.models.ledger import ACCOUNT_KINDS, LEDGER_OPERATIONS, LEG_FIELDS, PAYMENT_KINDS, LedgerAccount, LedgerEntry, LedgerLeg
 from app.models.organisation import GRAND_EST_DEPARTMENTS, Membership, Organisation, OrganisationInvitation
 from app.models.token import TOKEN_SCOPES, ApiToken
@@ -14,6 +15,11 @@ from app.models.user import FILE_READING_ROLES, ROLE_VALUES, Role, RoleAssignmen
 from app.models.workflow import WorkflowVersion
 
 __all__ = [
+    "Annotation",
+    "ConflictDeclaration",
+    "ExpertInvitation",
+    "REVIEWER_ROLES",
+    "SavedView",
     "AnswerRevision",
     "EligibilityDecision",
     "EligibilityResult",
