@@ -37,6 +37,14 @@ PUBLIC_MAIL_DOMAINS = frozenset({
 })
 
 
+
+
+def domain_counts(domain: str) -> bool:
+    """Whether sharing ``domain`` flags a link: not for public mailboxes, nor for
+    the ``.test`` top-level domain reserved for tests and demos (RFC 6761)."""
+    return bool(domain) and domain not in PUBLIC_MAIL_DOMAINS and not domain.endswith(".test")
+
+
 class ConflictOfInterest(UserFacingError):
     status = 403
 
@@ -87,7 +95,7 @@ def automatic_flags(session: Session, user: User, application: Application) -> l
     ).all()
     if any(user_id == user.id for user_id, _email in rows):
         flags.append(_("Vous êtes membre de l'organisation candidate."))
-    elif domain and domain not in PUBLIC_MAIL_DOMAINS and any(email_domain(e) == domain for _id, e in rows):
+    elif domain_counts(domain) and any(email_domain(e) == domain for _id, e in rows):
         flags.append(_("Votre adresse e-mail est du même domaine (%(domain)s) que celle d'un membre de l'organisation "
                        "candidate.", domain=domain))
     return flags

@@ -264,7 +264,7 @@ def conflicted_ids(session: Session, user: User, applications: list[Application]
         select(Membership.organisation_id).where(Membership.user_id == user.id, Membership.organisation_id.in_(org_ids))
     ).scalars())
     domain = conflicts.email_domain(user.email)
-    if domain and domain not in conflicts.PUBLIC_MAIL_DOMAINS:
+    if conflicts.domain_counts(domain):
         flagged_orgs |= set(session.execute(
             select(Membership.organisation_id).join(User, User.id == Membership.user_id)
             .where(Membership.organisation_id.in_(org_ids), func.lower(User.email).like("%@" + domain))
