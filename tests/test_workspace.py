@@ -252,3 +252,19 @@ def test_the_list_costs_the_same_number_of_queries_for_5_and_50_files(app, files
     assert len(listed(client)) == 50
     assert with_5 == with_50, (with_5, with_50)
     assert with_50 <= 15
+
+
+def test_conflicted_files_are_listed_without_a_link(app, files):
+    from app.models import ConflictDeclaration
+
+    from app.models import User
+
+    with in_db(app) as s:
+        user_id = s.execute(select(User.id).where(User.email == files["instructor"])).scalar_one()
+        s.add(ConflictDeclaration(application_id=files["ids"]["Jumeau numérique"], user_id=user_id, role="instructor",
+                                  has_conflict=True, link="Associé"))
+    page = html.unescape(staff(app, files["instructor"]).get("/instruction/espace/").get_data(as_text=True))
+    ref = files["refs"]["Jumeau numérique"]
+    assert f"{ref} <span class=\"state\">conflit d'intérêts</span>" in page
+    assert f"/instruction/dossiers/{ref}\"" not in page
+    assert f"/instruction/dossiers/{files['refs']['Vision industrielle']}\"" in page
