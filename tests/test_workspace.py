@@ -268,3 +268,9 @@ def test_conflicted_files_are_listed_without_a_link(app, files):
     assert f"{ref} <span class=\"state\">conflit d'intérêts</span>" in page
     assert f"/instruction/dossiers/{ref}\"" not in page
     assert f"/instruction/dossiers/{files['refs']['Vision industrielle']}\"" in page
+
+
+def test_bulk_form_offers_the_staff_transitions_of_the_workflows(app, files):
+    page = html.unescape(staff(app, files["instructor"]).get("/instruction/espace/").get_data(as_text=True))
+    assert '<option value="start_eligibility">' in page and '<option value="start_instruction">' in page
+    assert '<option value="submit">' not in page and '<option value="approve">' not in page

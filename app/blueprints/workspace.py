@@ -37,7 +37,7 @@ def index():
         instructors=ops.instructors(db.session, current_user), views=ops.saved_views(db.session, current_user),
         stages=sorted(stages), states=sorted(set().union(*stages.values())) if stages else [],
         departments=GRAND_EST_DEPARTMENTS, sizes=[(s, _(SIZE_LABELS[s])) for s in SIZE_CATEGORIES],
-        sorts=ops.SORTS, page_sizes=ops.PAGE_SIZES,
+        sorts=ops.SORTS, page_sizes=ops.PAGE_SIZES, transitions=ops.transition_choices(db.session),
     )
 
 

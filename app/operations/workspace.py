@@ -120,6 +120,17 @@ def stage_states(session: Session) -> dict[str, set[str]]:
     return out
 
 
+def transition_choices(session: Session) -> list[tuple[str, str]]:
+    """(name, label) of the transitions staff may fire in bulk (instructor or admin), over every stored workflow version."""
+    out: dict[str, str] = {}
+    for definition in session.execute(select(WorkflowVersion.definition)).scalars():
+        for spec in definition.get("transitions") or []:
+            if isinstance(spec, dict) and set(spec.get("roles") or ()) & set(WORKSPACE_ROLES):
+                if spec["name"] != "request_corrections":  # has its own bulk action, with fields and a due date
+                    out.setdefault(spec["name"], spec.get("label") or spec["name"])
+    return sorted(out.items(), key=lambda item: item[1])
+
+
 def _euros(value: str, label: str, errors: list[str]) -> int | None:
     try:
         amount = Decimal(value.replace("\u202f", "").replace(" ", "").replace(",", "."))
