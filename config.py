@@ -213,6 +213,8 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> dict[
         "PASSWORD_MIN_LENGTH": _int(env, "PASSWORD_MIN_LENGTH", 12, minimum=8),
         "DRAFT_REMINDER_DAYS": _int_list(env, "DRAFT_REMINDER_DAYS", "7,1"),
         "DUE_REMINDER_DAYS": _int(env, "DUE_REMINDER_DAYS", 2, minimum=0),
+        # Experts are reminded this many days before their due date, then once when late.
+        "EXPERT_REMINDER_DAYS": _int(env, "EXPERT_REMINDER_DAYS", 3, minimum=0),
         # Lapse (caducité), DOMAIN.md §4: no start of the work within this many
         # months of the decision, or no completion within that many.
         "LAPSE_START_MONTHS": _int(env, "LAPSE_START_MONTHS", 24, minimum=1),

@@ -88,3 +88,10 @@ def csrf_token_from(html: str) -> str:
     match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(r'value="([^"]+)"[^>]*name="csrf_token"', html)
     assert match, "no CSRF token in the page"
     return match.group(1)
+
+
+def declare_no_conflict(client, reference: str):
+    """The logged-in instructor declares no conflict of interest on the file (required before opening it)."""
+    response = client.post(f"/instruction/dossiers/{reference}/conflit", data={"conflict": "no"})
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return response

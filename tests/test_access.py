@@ -24,7 +24,8 @@ from app.extensions import db
 from app.models import Application, AuditEntry, Call, Organisation, User
 from app.operations import accounts
 from app.operations.demo import seed_demo
-from tests.factories import TEST_PASSWORD, login, make_application, make_call, make_organisation, make_user
+from tests.factories import (TEST_PASSWORD, declare_no_conflict, login, make_application, make_call, make_organisation,
+                             make_user)
 
 DEMO_PASSWORD = "demo"
 DASHBOARDS = {
@@ -180,6 +181,9 @@ def test_instructor_gets_403_on_drafts(app, demo):
 def test_instructor_sees_submitted_files_but_not_drafts(app, demo):
     client = logged_in(app, demo_email("instructor"))
     drafts, submitted = references(app, draft=True), references(app, draft=False)
+    first = client.get(f"/instruction/dossiers/{submitted[0]}")
+    assert first.status_code == 302 and path_of(first) == f"/instruction/dossiers/{submitted[0]}/conflit"
+    declare_no_conflict(client, submitted[0])
     assert client.get(f"/instruction/dossiers/{submitted[0]}").status_code == 200
     listing = client.get("/instruction/").get_data(as_text=True)
     for ref in drafts:
@@ -204,6 +208,7 @@ def test_instructor_scoped_to_one_call_sees_that_calls_files(app, demo):
     client = logged_in(app, scoped_instructor(app), TEST_PASSWORD)
     ami_files, pack_files = references(app, call=AMI, draft=False), references(app, call=PACK, draft=False)
     for ref in ami_files:
+        declare_no_conflict(client, ref)
         assert client.get(f"/instruction/dossiers/{ref}").status_code == 200, ref
     listing = client.get("/instruction/").get_data(as_text=True)
     assert AMI in listing and PACK not in listing
@@ -245,6 +250,7 @@ def test_user_with_two_roles_sees_files_in_both_spaces(app):
     instruction = client.get("/instruction/").get_data(as_text=True)
     assert other_submitted in instruction and own_draft not in instruction
     assert client.get(f"/espace/dossiers/{own_draft}").status_code == 200
+    declare_no_conflict(client, other_submitted)
     assert client.get(f"/instruction/dossiers/{other_submitted}").status_code == 200
 
 

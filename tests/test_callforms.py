@@ -598,3 +598,16 @@ def test_input_values_show_french_formats(pack):
     assert values["depenses"] == [{"categorie": "autre", "description": "x", "montant_ht": "2 500,50"}]
     # and they parse back to the same values
     assert parse_value(pack.field("chiffre_affaires"), values["chiffre_affaires"], source="form") == 123456789
+
+
+def test_share_with_experts_flag():
+    definition = load_definition(builtin_definition("ami_numerique"))
+    shared = {f.key for f in definition.fields if f.share_with_experts}
+    assert {"resume", "description_technique", "depenses"} <= shared
+    assert not {"siret_porteur", "effectif", "aide_demandee"} & shared
+    data = copy.deepcopy(builtin_definition("ami_numerique"))
+    data["sections"][0]["fields"][0]["share_with_experts"] = "oui"
+    data["sections"][-1]["fields"][0].setdefault("columns", [{}])[0]["share_with_experts"] = True
+    with pytest.raises(DefinitionError) as info:
+        load_definition(data)
+    assert any("share_with_experts" in p for p in info.value.problems)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from app.models import AnswerRevision, Attachment, Call, ClockPause, CorrectionRequest, EligibilityResult, utcnow
 from app.operations.demo import make_siret
-from tests.factories import TEST_PASSWORD, make_user
+from tests.factories import TEST_PASSWORD, declare_no_conflict, make_user
 from tests.journey import (AMI, APPLICANT, APPLICANT2, BAD_SIRET, CALLS, CORRECTED, FRENCH_MONTHS, INSTRUCTOR,
                            NOT_REQUESTED, PACK, PDF_ONLY, answers_for, api_headers, api_upload, audit_rows,
                            at_once, complete_draft_api, demo_file, document_for, drain, fetch, file_keys, flashes,
@@ -127,6 +127,7 @@ def test_full_applicant_journey_through_the_api(app, session, client, demo, outb
 
     # --- the instructor asks for corrections (pages: no staff API yet)
     staff = logged_in(app, INSTRUCTOR)
+    declare_no_conflict(staff, reference)
     page = staff.get(f"/instruction/dossiers/{reference}").get_data(as_text=True)
     staff.post(f"/instruction/dossiers/{reference}/transitions/start_eligibility", data={"version": instructor_version(page)})
     page = staff.get(f"/instruction/dossiers/{reference}").get_data(as_text=True)
@@ -375,6 +376,7 @@ def test_two_simultaneous_resubmissions_make_one(app, session, demo, outbox, cal
     reference = complete_draft_api(first_client, headers, call, org)
     assert first_client.post(f"/api/v1/applications/{reference}/submit", headers=headers).status_code == 200
     staff = logged_in(app, INSTRUCTOR)
+    declare_no_conflict(staff, reference)
     page = staff.get(f"/instruction/dossiers/{reference}").get_data(as_text=True)
     staff.post(f"/instruction/dossiers/{reference}/transitions/start_eligibility", data={"version": instructor_version(page)})
     staff.post(f"/instruction/dossiers/{reference}/corrections", data={
@@ -412,6 +414,7 @@ def corrections_requested(app, session, client, headers, call: str, keys: list[s
     reference = complete_draft_api(client, headers, call, org)
     assert client.post(f"/api/v1/applications/{reference}/submit", headers=headers).status_code == 200
     staff = logged_in(app, INSTRUCTOR)
+    declare_no_conflict(staff, reference)
     staff.post(f"/instruction/dossiers/{reference}/transitions/start_eligibility")
     staff.post(f"/instruction/dossiers/{reference}/corrections", data={
         "keys": keys, "message": "À corriger.", "due_date": (utcnow() + timedelta(days=9)).date().isoformat()})

@@ -25,7 +25,7 @@ from app.formatting import local_datetime
 from app.models import (AnswerRevision, Attachment, Call, ClockPause, CorrectionRequest, EligibilityDecision,
                         EligibilityResult, Organisation, utcnow)
 from app.operations.demo import make_siret
-from tests.factories import TEST_PASSWORD, make_organisation, make_user
+from tests.factories import TEST_PASSWORD, declare_no_conflict, make_organisation, make_user
 from tests.journey import (AMI, APPLICANT, APPLICANT2, BAD_SIRET, CALLS, at_once, CORRECTED, FRENCH_MONTHS, INSTRUCTOR,
                            NOT_REQUESTED, PACK, PDF_ONLY, answers_for, api_headers, audit_rows, complete_draft_api,
                            definition, demo_file, document_for, drain, fetch, file_keys, flashes, logged_in,
@@ -199,6 +199,7 @@ def test_full_applicant_journey_in_the_pages(app, session, demo, outbox, call):
 
         # --- the instructor opens the file and starts the eligibility check
         staff = logged_in(app, INSTRUCTOR)
+        declare_no_conflict(staff, reference)
         page = staff.get(f"/instruction/dossiers/{reference}")
         assert page.status_code == 200
         staff_text = plain_text(page)
@@ -330,6 +331,7 @@ def test_full_applicant_journey_in_the_pages(app, session, demo, outbox, call):
         # justification, audited), then starts the instruction
         automatic = automatic_outcome(session, reference)
         staff = logged_in(app, INSTRUCTOR)
+        declare_no_conflict(staff, reference)
         decisions = snapshot(app, session, reference)
         against = "no" if automatic == "pass" else "yes"
         response = staff.post(f"/instruction/dossiers/{reference}/eligibilite", data={"eligible": against})
@@ -439,6 +441,8 @@ def test_a_double_click_on_submit_and_on_resubmit_makes_one_of_each(app, session
     assert len([m for m in outbox if m["To"] == APPLICANT]) == 1
 
     staff = logged_in(app, INSTRUCTOR)
+
+    declare_no_conflict(staff, reference)
     staff.post(f"/instruction/dossiers/{reference}/transitions/start_eligibility")
     staff.post(f"/instruction/dossiers/{reference}/corrections", data={
         "keys": [CORRECTED[call][0]], "message": "Précisez.", "due_date": (utcnow() + timedelta(days=9)).date().isoformat()})

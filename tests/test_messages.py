@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from app.models import Attachment, Message
-from tests.factories import login, make_application, make_call, make_organisation, make_user
+from tests.factories import declare_no_conflict, login, make_application, make_call, make_organisation, make_user
 from tests.journey import make_pdf, make_png
 
 
@@ -45,6 +45,7 @@ def test_messages_with_attachments_both_ways(app, session, client, outbox):
 
     client.post("/deconnexion")
     login(client, "instructeur@region-grandest.fr")
+    declare_no_conflict(client, reference)
     page = client.get(f"/instruction/dossiers/{reference}").get_data(as_text=True)
     assert "Voici le devis corrigé." in page and "devis.pdf" in page
     assert client.get(f"/instruction/dossiers/{reference}/pieces/{attachment.id}").data == pdf

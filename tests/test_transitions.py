@@ -17,7 +17,7 @@ from app.errors import Conflict, UserFacingError
 from app.models import Application, AuditEntry, ClockPause, WorkflowVersion
 from app.operations.transitions import transition
 from app.workflow_versions import current_version, definition_for
-from tests.factories import login, make_application, make_call, make_organisation, make_user
+from tests.factories import declare_no_conflict, login, make_application, make_call, make_organisation, make_user
 
 
 @pytest.fixture
@@ -165,6 +165,7 @@ def test_instructor_fires_a_transition_from_the_file_page(app, session, submitte
     application, instructor, _ = submitted
     page_version, application_id, reference = application.version, application.id, application.reference
     assert login(client, instructor.email).status_code == 302
+    declare_no_conflict(client, reference)
     page = client.get(f"/instruction/dossiers/{reference}")
     assert page.status_code == 200
     assert "Commencer la vérification" in page.get_data(as_text=True)

@@ -18,12 +18,22 @@ from app.errors import UserFacingError
 from app.extensions import db
 from app.formatting import PARIS
 from app.formatting import translate as _
-from app.models import Application, Attachment, AuditEntry, Call, Message, utcnow
+from app.models import Application, Attachment, AuditEntry, Call, ExpertInvitation, Message, User, utcnow
+from app.operations import conflicts, experts, submission
 from app.operations import eligibility as eligibility_ops
-from app.operations import submission
+from app.operations import workspace as workspace_ops
 from app.operations.transitions import TransitionRefused, available_transitions, transition
 
 bp = Blueprint("instruction", __name__, url_prefix="/instruction")
+
+
+@bp.errorhandler(conflicts.DeclarationRequired)
+def _declare_first(exc: conflicts.DeclarationRequired):
+    """A reviewer opening a file without a declaration is sent to declare first."""
+    if request.method == "GET":
+        flash(exc.message, "info")
+        return redirect(url_for("instruction.declare_conflict", reference=exc.reference))
+    return render_template("error.html", code=exc.status, message=exc.message), exc.status
 
 
 def _calls_for(user) -> list[Call]:
@@ -59,8 +69,9 @@ def index():
     return render_template("instruction/index.html", calls=calls, counts=counts, recent=recent, page=page, page_size=page_size)
 
 
-def staff_application(reference: str) -> Application:
-    """A submitted file of a call the instructor is in charge of (403 otherwise)."""
+def staff_application(reference: str, *, check_conflict: bool = True) -> Application:
+    """A submitted file of a call the instructor is in charge of (403 otherwise),
+    on which they declared no conflict of interest and are not flagged (403)."""
     application = db.session.execute(
         select(Application).where(Application.reference == reference)
         .options(joinedload(Application.call), joinedload(Application.organisation))
@@ -69,7 +80,36 @@ def staff_application(reference: str) -> Application:
         abort(404)
     if application.state == "draft" or not current_user.has_role("instructor", application.call_id):
         abort(403)
+    if check_conflict:
+        conflicts.require_no_conflict(db.session, current_user, application, role="instructor")
     return application
+
+
+@bp.route("/dossiers/<reference>/conflit", methods=["GET", "POST"])
+@role_required("instructor")
+def declare_conflict(reference: str):
+    application = staff_application(reference, check_conflict=False)
+    status = conflicts.conflict_status(db.session, current_user, application)
+    if request.method == "POST" and not status.conflicted:
+        choice = request.form.get("conflict")
+        if choice not in ("yes", "no"):
+            flash(_("Indiquez si vous avez un conflit d'intérêts."), "error")
+        else:
+            try:
+                conflicts.declare(db.session, current_user, application, role="instructor",
+                                  has_conflict=choice == "yes", link=request.form.get("link"))
+                commit()
+            except UserFacingError as exc:
+                db.session.rollback()
+                flash(exc.message, "error")
+            else:
+                if choice == "yes":
+                    flash(_("Conflit d'intérêts enregistré : le dossier sera instruit par quelqu'un d'autre."), "success")
+                    return redirect(url_for("workspace.index"))
+                flash(_("Déclaration enregistrée."), "success")
+                return redirect(url_for("instruction.application_detail", reference=reference))
+        status = conflicts.conflict_status(db.session, current_user, application)
+    return render_template("instruction/declare.html", application=application, status=status)
 
 
 def _form_fields(application: Application) -> list[tuple[str, str]]:
@@ -109,6 +149,11 @@ def application_detail(reference: str):
         default_due=(utcnow() + timedelta(days=15)).astimezone(PARIS).date(),
         eligibility_results=eligibility_ops.results_of(db.session, application),
         eligibility_decision=eligibility_ops.latest_decision(db.session, application),
+        annotations=workspace_ops.annotations_of(db.session, application),
+        invitations=experts.invitations_of(db.session, application),
+        instructors=[u for u in workspace_ops.instructors(db.session, current_user)
+                     if u.has_role("instructor", application.call_id)],
+        default_expert_due=(utcnow() + timedelta(days=21)).astimezone(PARIS).date(),
     )
 
 
@@ -215,7 +260,48 @@ def download_attachment(reference: str, attachment_id: int):
     return uploads.send_attachment(attachment)
 
 
-@bp.get("/expertise")
-@role_required("expert")
-def expert_home():
-    return render_template("instruction/expert_home.html")
+@bp.post("/dossiers/<reference>/notes")
+@role_required("instructor")
+def annotate(reference: str):
+    application = staff_application(reference)
+    return _perform(reference, lambda: workspace_ops.annotate(
+        db.session, application, request.form.get("body", ""), actor=current_user, role="instructor"),
+        _("Note enregistrée."), "#notes")
+
+
+@bp.post("/dossiers/<reference>/attribution")
+@role_required("instructor")
+def assign(reference: str):
+    application = staff_application(reference)
+    choice = request.form.get("instructor_id", "")
+    instructor = db.session.get(User, int(choice)) if choice.isdigit() else None
+    if choice != "none" and instructor is None:
+        flash(_("Choisissez un instructeur."), "error")
+        return redirect(url_for("instruction.application_detail", reference=reference) + "#attribution")
+    return _perform(reference, lambda: workspace_ops.assign(db.session, application, instructor, actor=current_user),
+                    _("Attribution enregistrée."), "#attribution")
+
+
+@bp.post("/dossiers/<reference>/experts")
+@role_required("instructor")
+def invite_expert(reference: str):
+    application = staff_application(reference)
+    try:
+        due = date.fromisoformat(request.form.get("due_on", ""))
+    except ValueError:
+        flash(_("Date limite invalide : utilisez le format AAAA-MM-JJ."), "error")
+        return redirect(url_for("instruction.application_detail", reference=reference) + "#experts")
+    return _perform(reference, lambda: experts.invite(
+        db.session, application, request.form.get("email", ""), due, actor=current_user),
+        _("Invitation envoyée."), "#experts")
+
+
+@bp.post("/dossiers/<reference>/experts/<int:invitation_id>/revoquer")
+@role_required("instructor")
+def revoke_expert(reference: str, invitation_id: int):
+    application = staff_application(reference)
+    invitation = db.session.get(ExpertInvitation, invitation_id)
+    if invitation is None or invitation.application_id != application.id:
+        abort(404)
+    return _perform(reference, lambda: experts.revoke(db.session, invitation, actor=current_user),
+                    _("Invitation révoquée."), "#experts")

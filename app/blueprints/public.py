@@ -19,7 +19,7 @@ DASHBOARDS = (
     ("instructor", "instruction.index"),
     ("finance", "finance.index"),
     ("committee", "committee.index"),
-    ("expert", "instruction.expert_home"),
+    ("expert", "experts.index"),
     ("applicant", "applicant.index"),
 )
 

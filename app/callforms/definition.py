@@ -36,7 +36,7 @@ BUDGET_ROLES = ("expenses", "cofinancing")
 DEFAULT_MAX_LENGTH = {"text": 300, "long_text": 10_000}
 MAX_MONEY_CENTS = 10**15
 
-COMMON_KEYS = {"key", "type", "label", "required", "help", "show_if", "maps_to"}
+COMMON_KEYS = {"key", "type", "label", "required", "help", "show_if", "maps_to", "share_with_experts"}
 TYPE_KEYS: dict[str, set[str]] = {
     "text": {"max_length"},
     "long_text": {"max_length"},
@@ -117,6 +117,8 @@ class Field:
     budget_role: str | None = None
     show_if: ShowIf | None = None
     maps_to: str | None = None
+    # Shown to the experts invited on a file (app/operations/experts.py); the rest stays with staff.
+    share_with_experts: bool = False
 
     # Read like the definition's dict too (templates and helpers written for dicts).
     def __getitem__(self, name: str) -> Any:
@@ -443,6 +445,12 @@ class _Builder:
         if help_ is not None and not isinstance(help_, str):
             self.problem(where, _("« help » doit être un texte."))
             help_ = None
+        shared = raw.get("share_with_experts", False)
+        if not isinstance(shared, bool):
+            self.problem(where, _("« share_with_experts » vaut true ou false."))
+            shared = False
+        if row_of and "share_with_experts" in raw:
+            self.problem(where, _("« %(key)s » n'est pas permis dans une colonne.", key="share_with_experts"))
         if key is None or not known_type:
             return None
         attrs: dict[str, Any] = {}
@@ -461,7 +469,8 @@ class _Builder:
                                       types=", ".join(MAPS_TO[maps_to])))
                 maps_to = None
         return Field(key=key, type=type_, label=label.strip(), required=required, help=help_, section=section,
-                     row_of=row_of, show_if=show_if, maps_to=maps_to if not row_of else None, **attrs)
+                     row_of=row_of, show_if=show_if, maps_to=maps_to if not row_of else None,
+                     share_with_experts=shared and not row_of, **attrs)
 
     # -- per type ------------------------------------------------------------
 

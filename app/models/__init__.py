@@ -8,6 +8,7 @@ from app.models.eligibility import EligibilityDecision, EligibilityResult
 from app.models.followup import SCAN_STATUSES, AnswerRevision, Attachment, ClockPause, CorrectionRequest, Document, Message
 from app.models.finance import FUNDERS, PAYMENT_REQUEST_KINDS, PAYMENT_REQUEST_STATUSES, Agreement, CoFinancing, PaymentRequest
 from app.models.form import FormVersion
+from app.models.instruction import REVIEWER_ROLES, Annotation, ConflictDeclaration, ExpertInvitation, SavedView
 from app.models.ledger import ACCOUNT_KINDS, LEDGER_OPERATIONS, LEG_FIELDS, PAYMENT_KINDS, LedgerAccount, LedgerEntry, LedgerLeg
 from app.models.organisation import GRAND_EST_DEPARTMENTS, Membership, Organisation, OrganisationInvitation
 from app.models.token import TOKEN_SCOPES, ApiToken
@@ -21,6 +22,11 @@ __all__ = [
     "PAYMENT_REQUEST_KINDS",
     "PAYMENT_REQUEST_STATUSES",
     "PaymentRequest",
+    "Annotation",
+    "ConflictDeclaration",
+    "ExpertInvitation",
+    "REVIEWER_ROLES",
+    "SavedView",
     "AnswerRevision",
     "EligibilityDecision",
     "EligibilityResult",

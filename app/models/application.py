@@ -77,6 +77,12 @@ class Application(Base):
         Index("ix_applications_call_state", "call_id", "state"),
         Index("ix_applications_state_created", "state", "created_at"),
         Index("ix_applications_due_date", "due_date"),
+        # The instruction workspace (app/blueprints/workspace.py): its common
+        # filters followed by its default sort (submitted_at desc, id desc).
+        Index("ix_applications_call_state_submitted", "call_id", "state", "submitted_at", "id"),
+        Index("ix_applications_state_submitted", "state", "submitted_at", "id"),
+        Index("ix_applications_instructor_state_submitted", "assigned_instructor_id", "state", "submitted_at"),
+        Index("ix_applications_call_requested", "call_id", "requested_amount_cents"),
     )
 
     def __repr__(self) -> str:

@@ -15,6 +15,7 @@ from app import audit
 from app.models import Application, Axis, Call, Membership, Organisation, Plan, User, utcnow
 from app.callforms import builtin_definition
 from app.operations.accounts import DEMO_PASSWORD, create_user
+from app.operations.demo_instruction import seed_instruction
 from app.operations.drafts import current_form, publish_form
 from app.references import next_reference, reserve_numbers
 from app.workflow_versions import current_version
@@ -152,6 +153,7 @@ def seed_demo(session: Session) -> dict[str, int]:
     seed_ledger(session, plan)  # accounts, reservations at committee, commitments of approved files
     seed_finance(session, plan, [ami, pack], [org1, org2], users)  # decided files, commitments and payments
     seed_payments(session, plan)  # agreements, payment requests at several stages, co-financing
+    seed_instruction(session)  # assignments, expert invitations, a private note, a saved view
     audit.record(session, actor=None, role="system", object_type="plan", object_id=plan.id, action="seed_demo",
                  after={"calls": [ami.reference, pack.reference], "files": count})
     return {"users": len(users), "calls": 2, "files": count}

@@ -150,12 +150,19 @@ def fire_time_based(session: Session, report: TickReport) -> None:
                     report.errors.append(f"{application.reference}: {exc}")
 
 
+def remind_experts(session: Session, report: TickReport) -> None:
+    from app.operations.experts import remind_experts as remind
+
+    remind(session, report)
+
+
 def tick(session: Session) -> TickReport:
     report = TickReport()
     close_due_calls(session, report)
     freeze_drafts(session, report)
     remind_drafts(session, report)
     remind_due_files(session, report)
+    remind_experts(session, report)
     fire_time_based(session, report)
     return report
 

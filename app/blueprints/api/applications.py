@@ -9,7 +9,9 @@ from sqlalchemy.orm import joinedload
 
 from app.access import visible_applications
 from app.blueprints.api import bp
-from app.blueprints.api.core import api_error, token_required
+from app.blueprints.api.core import api_error, json_body, token_required
+from app.db_helpers import commit
+from app.operations import conflicts
 from app.extensions import db
 from app.formatting import translate as _
 from app.blueprints.api.openapi import AUTH_ERRORS, ERROR, SECURED, json_content, list_of, ref
@@ -62,7 +64,41 @@ def get_application(reference: str):
     ).scalar_one_or_none()
     if application is None:
         return api_error(404, _("Dossier introuvable."))
+    check_staff_access(application)
     return jsonify(_application_json(application))
+
+
+def check_staff_access(application: Application) -> None:
+    """A file read by staff (not one of the user's own organisation's files):
+    no conflict of interest, and a reviewer's declaration first (403 otherwise)."""
+    user = g.api_user
+    if any(m.organisation_id == application.organisation_id for m in user.memberships):
+        return  # their own organisation's file, read as its applicant
+    conflicts.require_no_conflict(db.session, user, application, role=conflicts.reviewer_role(user, application))
+
+
+@bp.post("/applications/<reference>/conflict-declaration")
+@token_required("write")
+def declare_conflict(reference: str):
+    """A reviewer declares no conflict (``{"conflict": false}``) or a conflict and its link."""
+    user = g.api_user
+    application = db.session.execute(
+        visible_applications(user).where(Application.reference == reference)).scalar_one_or_none()
+    role = conflicts.reviewer_role(user, application) if application is not None else None
+    if application is None or role != "instructor":
+        return api_error(404, _("Dossier introuvable."))
+    body = json_body()
+    if not isinstance(body.get("conflict"), bool):
+        return api_error(422, _("« conflict » vaut true ou false."))
+    status = conflicts.conflict_status(db.session, user, application)
+    if status.conflicted:
+        return api_error(403, " ".join(status.reasons))
+    declaration = conflicts.declare(db.session, user, application, role=role, has_conflict=body["conflict"],
+                                    link=body.get("link") if isinstance(body.get("link"), str) else None)
+    result = {"reference": application.reference, "conflict": declaration.has_conflict, "link": declaration.link,
+              "declared_at": declaration.declared_at.isoformat()}
+    commit()
+    return jsonify(result), 201
 
 
 OPENAPI = {
@@ -95,6 +131,24 @@ OPENAPI = {
                     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
                 ],
                 "responses": {"200": {"description": "Liste", "content": list_of("Application")}, **AUTH_ERRORS},
+            }
+        },
+        "/applications/{reference}/conflict-declaration": {
+            "post": {
+                "summary": "Déclarer l'absence ou l'existence d'un conflit d'intérêts (instructeurs), avant de lire le dossier",
+                "security": SECURED,
+                "parameters": [{"name": "reference", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": {"required": True, "content": json_content({
+                    "type": "object", "required": ["conflict"],
+                    "properties": {"conflict": {"type": "boolean"}, "link": {"type": "string"}}})},
+                "responses": {
+                    "201": {"description": "Déclaration enregistrée", "content": json_content({
+                        "type": "object", "required": ["reference", "conflict", "declared_at"],
+                        "properties": {"reference": {"type": "string"}, "conflict": {"type": "boolean"},
+                                       "link": {"type": ["string", "null"]},
+                                       "declared_at": {"type": "string", "format": "date-time"}}})},
+                    "400": ERROR, "404": ERROR, **AUTH_ERRORS,
+                },
             }
         },
         "/applications/{reference}": {

@@ -152,6 +152,9 @@ def application_answers(reference: str):
     application = _load(reference)
     if application is None:
         return api_error(404, _("Dossier introuvable."))
+    from app.blueprints.api.applications import check_staff_access
+
+    check_staff_access(application)
     return jsonify(draft_json(application))
 
 
