@@ -109,13 +109,14 @@ def register_i18n(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.blueprints import admin, api, applicant, auth, committee, finance, instruction, public
+    from app.blueprints import admin, api, applicant, auth, committee, finance, instruction, public, reviews
     from app.extensions import csrf
 
     app.register_blueprint(public.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(applicant.bp)
     app.register_blueprint(instruction.bp)
+    app.register_blueprint(reviews.bp)
     app.register_blueprint(committee.bp)
     app.register_blueprint(finance.bp)
     app.register_blueprint(admin.bp)

@@ -9,11 +9,16 @@ from app.models.followup import SCAN_STATUSES, AnswerRevision, Attachment, Clock
 from app.models.form import FormVersion
 from app.models.ledger import ACCOUNT_KINDS, LEDGER_OPERATIONS, LEG_FIELDS, PAYMENT_KINDS, LedgerAccount, LedgerEntry, LedgerLeg
 from app.models.organisation import GRAND_EST_DEPARTMENTS, Membership, Organisation, OrganisationInvitation
+from app.models.review import EXPENSE_DECISIONS, REVIEW_STATUSES, InstructionReport, Review
 from app.models.token import TOKEN_SCOPES, ApiToken
 from app.models.user import FILE_READING_ROLES, ROLE_VALUES, Role, RoleAssignment, User
 from app.models.workflow import WorkflowVersion
 
 __all__ = [
+    "EXPENSE_DECISIONS",
+    "REVIEW_STATUSES",
+    "InstructionReport",
+    "Review",
     "AnswerRevision",
     "EligibilityDecision",
     "EligibilityResult",

@@ -146,8 +146,10 @@ def seed_demo(session: Session) -> dict[str, int]:
                              action="seed", after={"state": state, "call": call.reference})
                 count += 1
     from app.ledger.demo import seed_ledger
+    from app.operations.demo_scoring import seed_scoring
 
     seed_ledger(session, plan)  # accounts, reservations at committee, commitments of approved files
+    seed_scoring(session)  # more AMI files in instruction, submitted reviews: the ranking shows
     audit.record(session, actor=None, role="system", object_type="plan", object_id=plan.id, action="seed_demo",
                  after={"calls": [ami.reference, pack.reference], "files": count})
     return {"users": len(users), "calls": 2, "files": count}
