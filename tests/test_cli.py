@@ -29,10 +29,12 @@ from app.models import (
     utcnow,
 )
 from app.operations.demo import DEMO_ACCOUNTS
+from app.operations.demo_scoring import PROJECTS as DEMO_SCORING_PROJECTS
 from tests.factories import login, make_user
 
 STRONG = "correct horse battery staple"
 DEMO_EMAILS = {email for email, _name, _role in DEMO_ACCOUNTS}
+DEMO_FILES = 16 + len(DEMO_SCORING_PROJECTS)  # demo.py's files and the AMI files added for scoring
 REFERENCE_RE = re.compile(r"^(?P<prefix>[A-Z]+)-(?P<year>\d{4})-(?P<number>\d{4})$")
 
 
@@ -221,15 +223,14 @@ def test_seed_demo_scale_on_an_empty_database_seeds_the_demo_first(cli, session)
     assert result.exit_code == 0, result.output
     assert count(session, Call) == 2
     assert count(session, User) == len(DEMO_ACCOUNTS)
-    demo_files = 16
-    assert count(session, Application) == demo_files + 20
+    assert count(session, Application) == DEMO_FILES + 20
 
 
 def test_seed_demo_scale_twice_keeps_references_unique(cli, session):
     assert cli("seed-demo", "--scale", "40").exit_code == 0
     assert cli("seed-demo", "--scale", "40").exit_code == 0
     refs = session.execute(select(Application.reference)).scalars().all()
-    assert len(refs) == 16 + 80
+    assert len(refs) == DEMO_FILES + 80
     assert len(set(refs)) == len(refs)
 
 

@@ -426,7 +426,7 @@ def test_demo_ami_has_a_ranking_with_a_funding_line(demo, session):
         .where(Application.call_id == call.id, Application.state == "instruction", Review.status == "submitted")
         .group_by(Review.application_id)
     ).all()
-    assert len(reviewers) >= 6 and all(n >= 2 for _id, n in reviewers)
+    assert len([n for _id, n in reviewers if n >= 2]) >= 6
     ranking = ops.call_ranking(session, call)
     funded = [l for l in ranking.lines if l.item.funded]
     reserve = [l for l in ranking.lines if l.item.reserve_position]

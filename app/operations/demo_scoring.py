@@ -1,7 +1,8 @@
 """Demo data for scoring: the AMI « Économie Numérique » gets twelve more files
-in instruction, from four more companies, and every AMI file in instruction
-or at committee gets submitted reviews from three experts and the instructor,
-so its ranking, funding line, disagreement flag and elimination show.
+in instruction (from the two demo companies), and every AMI file in
+instruction or at committee gets submitted reviews from the demo expert and
+the demo instructor, so its ranking, funding line, disagreement flag and
+elimination show. No account or organisation is added.
 
 Called once from ``seed_demo`` (after the ledger); flushes, never commits.
 """
@@ -17,26 +18,13 @@ from sqlalchemy.orm import Session
 import scoring
 from app import audit
 from app.models import Application, Call, Membership, Organisation, Review, User, utcnow
-from app.operations.accounts import DEMO_PASSWORD, create_user
 from app.references import next_reference
 from app.workflow_versions import current_version
 
 EURO = 100
+REVIEWERS = ("demo-instructor@guichet.test", "demo-expert@guichet.test")
 
-DEMO_EXPERTS = [
-    ("demo-expert2@guichet.test", "Nadia Haddad"),
-    ("demo-expert3@guichet.test", "Pierre Schmitt"),
-]
-
-# name, siren body, department, size, headcount, owner e-mail, owner name
-COMPANIES = [
-    ("Vitilor Analytics", 83456712, "51", "small", 23, "demo-applicant3@guichet.test", "Julie Roussel"),
-    ("Meuse Fonderie Numérique", 84567823, "55", "medium", 140, "demo-applicant4@guichet.test", "Marc Weber"),
-    ("Alsace Santé IA", 85678934, "67", "small", 31, "demo-applicant5@guichet.test", "Léa Meyer"),
-    ("Moselle Bio Procédés", 86789045, "57", "large", 420, "demo-applicant6@guichet.test", "Hugo Klein"),
-]
-
-# title, challenge of the AMI form (santé, industrie, bioéconomie), requested amount (€), quality 0–10
+# title, challenge of the AMI form whose answers are reused, requested amount (€), quality 0–10
 PROJECTS = [
     ("Prévision des rendements viticoles par imagerie satellite", "Détection précoce des maladies de la vigne", 420_000, 8),
     ("Contrôle qualité des bouteilles par vision", "Détection précoce des maladies de la vigne", 380_000, 6),
@@ -51,50 +39,37 @@ PROJECTS = [
     ("Lecture assistée des radiographies pulmonaires", "Aide au diagnostic en imagerie dermatologique", 480_000, 6),
     ("Prévision de la qualité des biomasses par spectrométrie", "Jumeau numérique d'un procédé de fermentation", 430_000, 6),
 ]
-
-
-def _reviewers(session: Session, call: Call) -> list[User]:
-    reviewers = [session.execute(select(User).where(User.email == e)).scalar_one()
-                 for e in ("demo-expert@guichet.test", "demo-instructor@guichet.test")]
-    for email, name in DEMO_EXPERTS:
-        reviewers.append(create_user(session, email=email, name=name, password=DEMO_PASSWORD,
-                                     roles=[("expert", call.id)], actor=None, actor_role="system",
-                                     allow_demo_password=True))
-    return reviewers
+DISSENT = "Détection des chutes en EHPAD par capteurs"  # one reviewer far above the other
+ELIMINATED = "Valorisation des coproduits agricoles par IA"  # « Éthique » below its threshold
 
 
 def _add_files(session: Session, call: Call) -> None:
-    from app.operations.demo import DEMO_CONTACTS, ami_answers, make_siret
+    from app.operations.demo import DEMO_CONTACTS, ami_answers
 
     now = utcnow()
     version = current_version(session, call.workflow_name)
     form = call.current_form
-    for n, (name, siren_body, department, size, headcount, email, person) in enumerate(COMPANIES):
-        owner = create_user(session, email=email, name=person, password=DEMO_PASSWORD, roles=[("applicant", None)],
-                            actor=None, actor_role="system", allow_demo_password=True)
-        siret = make_siret(siren_body)
-        org = Organisation(siret=siret, siren=siret[:9], name=name, legal_form="SAS", headcount=headcount,
-                           department=department, naf_code="6201Z", size_category=size)
-        session.add(org)
-        session.add(Membership(user=owner, organisation=org, is_owner=True))
+    owners = session.execute(
+        select(Organisation, User).join(Membership, Membership.organisation_id == Organisation.id)
+        .join(User, User.id == Membership.user_id).where(Membership.is_owner.is_(True)).order_by(Organisation.id)
+    ).all()
+    for i, (title, template, amount, _quality) in enumerate(PROJECTS):
+        org, owner = owners[i % len(owners)]
+        answers = ami_answers(org, owner, DEMO_CONTACTS[org.department], template, amount * EURO, i, now, complete=True)
+        answers.update({"titre_projet": title,
+                        "resume": f"{title} : une solution d'intelligence artificielle conçue avec des acteurs "
+                                  "régionaux et expérimentée en conditions réelles dans le Grand Est."})
+        created = now - timedelta(days=50 - i)
+        application = Application(
+            reference=next_reference(session, call.file_prefix, now.year), call=call, organisation=org,
+            created_by=owner, title=title, state="instruction", requested_amount_cents=amount * EURO,
+            workflow_version=version, created_at=created, updated_at=created,
+            submitted_at=created + timedelta(days=1), form_version_id=form.id if form else None, answers=answers,
+        )
+        session.add(application)
         session.flush()
-        people = DEMO_CONTACTS["51"]
-        for i, (title, template, amount, _quality) in enumerate(PROJECTS[2 * n:2 * n + 2] + PROJECTS[8 + n:9 + n]):
-            answers = ami_answers(org, owner, people, template, amount * EURO, i, now, complete=True)
-            answers.update({"titre_projet": title,
-                            "resume": f"{title} : une solution d'intelligence artificielle conçue avec des acteurs "
-                                      "régionaux et expérimentée en conditions réelles dans le Grand Est."})
-            created = now - timedelta(days=30 - 2 * n - i)
-            application = Application(
-                reference=next_reference(session, call.file_prefix, now.year), call=call, organisation=org,
-                created_by=owner, title=title, state="instruction", requested_amount_cents=amount * EURO,
-                workflow_version=version, created_at=created, updated_at=created,
-                submitted_at=created + timedelta(days=1), form_version_id=form.id if form else None, answers=answers,
-            )
-            session.add(application)
-            session.flush()
-            audit.record(session, actor=None, role="system", object_type="application", object_id=application.reference,
-                         action="seed", after={"state": "instruction", "call": call.reference})
+        audit.record(session, actor=None, role="system", object_type="application", object_id=application.reference,
+                     action="seed", after={"state": "instruction", "call": call.reference})
 
 
 def _scores(grid: scoring.Grid, quality: int, rng: random.Random, bias: int) -> tuple[dict[str, int], dict[str, str]]:
@@ -110,7 +85,7 @@ def seed_scoring(session: Session) -> dict[str, int]:
     """More AMI files in instruction, and submitted reviews on every scorable AMI file."""
     call = session.execute(select(Call).where(Call.reference == "AMI-ECONUM-2026")).scalar_one()
     grid = scoring.load_grid(call.workflow_name)
-    reviewers = _reviewers(session, call)
+    reviewers = [session.execute(select(User).where(User.email == e)).scalar_one() for e in REVIEWERS]
     _add_files(session, call)
     qualities = {title: quality for title, _t, _a, quality in PROJECTS}
     files = session.execute(
@@ -124,19 +99,16 @@ def seed_scoring(session: Session) -> dict[str, int]:
         for j, reviewer in enumerate(reviewers):
             if k == 0 and reviewer.email == "demo-expert@guichet.test":
                 continue  # left for the demo expert to score
-            bias = (-1, 0, 1, 0)[j]
-            if application.title.startswith("Détection des chutes") and j == 1:
-                bias = 5  # one reviewer far from the others: the disagreement flag shows
+            bias = 5 if application.title == DISSENT and j == 1 else (0, 1)[j]
             scores, comments = _scores(grid, quality, rng, bias)
-            if application.title.startswith("Valorisation des coproduits"):
-                scores["ethique"] = 1  # below the eliminatory threshold for every reviewer
+            if application.title == ELIMINATED:
+                scores["ethique"] = 1
                 comments["ethique"] = "Aucune analyse des biais ni de la protection des données."
             assert not scoring.validate_review(grid, scores, comments)
-            submitted = utcnow() - timedelta(days=5 - j)
             review = Review(application_id=application.id, reviewer_id=reviewer.id,
-                            reviewer_role="instructor" if reviewer.email == "demo-instructor@guichet.test" else "expert",
+                            reviewer_role="instructor" if reviewer.email == REVIEWERS[0] else "expert",
                             grid_name=grid.name, scores=scores, comments=comments, status="submitted",
-                            submitted_at=submitted, opinion=_opinion(quality + bias))
+                            submitted_at=utcnow() - timedelta(days=5 - j), opinion=_opinion(quality + bias))
             session.add(review)
             count += 1
     session.flush()
