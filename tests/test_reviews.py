@@ -432,7 +432,31 @@ def test_demo_ami_has_a_ranking_with_a_funding_line(demo, session):
     reserve = [l for l in ranking.lines if l.item.reserve_position]
     assert funded and reserve and any(l.item.eliminated for l in ranking.lines)
     assert any(l.score.disagreement for l in ranking.lines)
-    # The demo expert still has a file to score.
+    # The demo expert still has a draft to finish.
     expert = session.execute(select(User).where(User.email == "demo-expert@guichet.test")).scalar_one()
-    mine = session.execute(select(func.count(Review.id)).where(Review.reviewer_id == expert.id)).scalar_one()
-    assert 0 < mine < len(ranking.lines)
+    statuses = session.execute(select(Review.status).where(Review.reviewer_id == expert.id)).scalars().all()
+    assert statuses.count("draft") == 1 and statuses.count("submitted") >= 6
+
+
+def test_demo_pages_render_for_the_demo_instructor_and_expert(app, demo, session):
+    from tests.journey import logged_in
+
+    call = session.execute(select(Call).where(Call.reference == "AMI-ECONUM-2026")).scalar_one()
+    committee_file = session.execute(
+        select(Application.reference).where(Application.call_id == call.id, Application.state == "committee")).scalar_one()
+    draft_file = session.execute(
+        select(Application.reference).join(Review, Review.application_id == Application.id)
+        .where(Review.status == "draft")).scalar_one()
+    session.rollback()
+    instructor = logged_in(app, "demo-instructor@guichet.test")
+    ranking = instructor.get("/instruction/appels/AMI-ECONUM-2026/classement")
+    assert ranking.status_code == 200 and "financé" in ranking.get_data(as_text=True)
+    report = instructor.get(f"/instruction/dossiers/{committee_file}/rapport")
+    assert report.status_code == 200
+    assert "Enregistrer le rapport" not in report.get_data(as_text=True)  # read-only once at committee
+    expert = logged_in(app, "demo-expert@guichet.test")
+    assert draft_file in expert.get("/instruction/avis").get_data(as_text=True)
+    page = expert.get(f"/instruction/dossiers/{draft_file}/avis")
+    assert page.status_code == 200
+    assert "restent masqués" in page.get_data(as_text=True)
+    assert "/instruction/avis" in expert.get("/instruction/expertise").get_data(as_text=True)
