@@ -460,3 +460,26 @@ def test_demo_pages_render_for_the_demo_instructor_and_expert(app, demo, session
     assert page.status_code == 200
     assert "restent masqués" in page.get_data(as_text=True)
     assert "/instruction/avis" in expert.get("/instruction/expertise").get_data(as_text=True)
+
+
+def test_propose_to_committee_needs_two_submitted_reviews_and_the_proposal(s):
+    from app.operations.transitions import TransitionRefused, transition
+
+    s.submit(s.e1)
+    ops.save_review(s.session, s.file, s.e2, scores=GOOD, comments={}, opinion="brouillon")
+    ops.propose_amount(s.session, s.file, s.lead, 150_000 * EURO)
+    s.session.commit()
+    with pytest.raises(TransitionRefused):  # one submitted review, one draft
+        transition(s.session, s.file, "propose_to_committee", actor=s.lead, role="instructor")
+    s.session.rollback()
+    s.session.expire_all()
+    ops.save_review(s.session, s.file, s.e2, scores=GOOD, comments={}, opinion="Favorable", submit=True)
+    s.session.commit()
+    transition(s.session, s.file, "propose_to_committee", actor=s.lead, role="instructor")
+    s.session.commit()
+    assert s.file.state == "committee"
+    # Once at committee the reviews are frozen and the file stays in the ranking.
+    with pytest.raises(UserFacingError):
+        ops.reopen_review(s.session, ops.review_of(s.session, s.file, s.e1), s.lead, "trop tard")
+    s.session.rollback()
+    assert [l.application.id for l in ops.call_ranking(s.session, s.call).lines] == [s.file.id]

@@ -13,6 +13,7 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.access import role_required
+from app.blueprints.applicant.organisations import SIZE_LABELS
 from app.db_helpers import commit
 from app.documents import latest_document, send_document
 from app.errors import UserFacingError
@@ -180,6 +181,7 @@ def report(reference: str):
         eligibility_decision=eligibility_ops.latest_decision(db.session, application),
         editable=application.state in ops.REPORT_STATES,
         can_review=ops.reviewer_role(current_user, application) is not None,
+        size_labels=SIZE_LABELS,
         pdf=latest_document(db.session, application, ops.REPORT_KIND),
     )
 

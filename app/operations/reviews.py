@@ -434,6 +434,8 @@ def propose_amount(session: Session, application: Application, actor: User, amou
 
 REPORT_KIND = "instruction_report"
 DECISION_LABELS = {"accepted": "retenue", "reduced": "réduite", "refused": "refusée"}
+SIZE_NAMES = {"micro": "micro-entreprise", "small": "petite entreprise", "medium": "moyenne entreprise",
+              "large": "grande entreprise"}
 
 
 def render_report(session: Session, application: Application) -> bytes:
@@ -441,7 +443,7 @@ def render_report(session: Session, application: Application) -> bytes:
     from reportlab.lib.units import mm
 
     from app.documents import Layout
-    from app.formatting import local_datetime, money
+    from app.formatting import local_datetime, money, number
     from app.operations import eligibility as eligibility_ops
 
     layout = Layout("Rapport d'instruction", application.reference)
@@ -477,12 +479,12 @@ def render_report(session: Session, application: Application) -> bytes:
     if score is None:
         story.append(layout.p("Aucun avis transmis."))
     else:
-        story.append(layout.p(f"Note agrégée : {score.score} / 20 ({score.n_reviews} avis, "
+        story.append(layout.p(f"Note agrégée : {number(score.score, 'fr')} / 20 ({score.n_reviews} avis, "
                               f"fonction « {grid.aggregation.name} »)"
                               + (" — désaccord entre les experts" if score.disagreement else "")
                               + (" — éliminé" if score.eliminated else "")))
         rows = [["Critère", "Poids", "Note agrégée"]]
-        rows += [[c.label, str(c.weight), str(score.criteria[c.code])] for c in grid.criteria]
+        rows += [[c.label, number(c.weight, "fr"), number(score.criteria[c.code], "fr")] for c in grid.criteria]
         story.append(layout.table(rows, [110 * mm, 24 * mm, 40 * mm], header=True))
 
     story.append(layout.p("Avis des experts", layout.h2))
@@ -490,7 +492,7 @@ def render_report(session: Session, application: Application) -> bytes:
         select(Review).where(Review.application_id == application.id, Review.status == "submitted")
         .order_by(Review.submitted_at)).scalars()]
     for review in submitted:
-        total = scoring.review_total(grid, review.scores) if review.grid_name == grid.name else "—"
+        total = number(scoring.review_total(grid, review.scores), "fr") if review.grid_name == grid.name else "—"
         story.append(layout.p(f"{review.reviewer.name} ({'expert' if review.reviewer_role == 'expert' else 'instructeur'})"
                               f" — {total} / 20", layout.label))
         story.append(layout.p(review.opinion or "—", layout.answer))
@@ -511,8 +513,8 @@ def render_report(session: Session, application: Application) -> bytes:
     aid = compute_aid(application, report)
     rows = [["Dépenses éligibles", money(aid.eligible_cents, "fr")],
             ["Régime", aid.scheme.label if aid.scheme else "—"],
-            ["Taille de l'entreprise", aid.size or "—"],
-            ["Taux", f"{aid.rate_percent} %" if aid.rate_percent is not None else "—"],
+            ["Taille de l'entreprise", SIZE_NAMES.get(aid.size or "", "—")],
+            ["Taux", f"{number(aid.rate_percent, 'fr')} %" if aid.rate_percent is not None else "—"],
             ["Plafond de l'appel", money(aid.max_aid_cents, "fr")],
             ["Aide calculée", money(aid.computed_cents, "fr")],
             ["Montant proposé", money(application.proposed_amount_cents, "fr")]]
