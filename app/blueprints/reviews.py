@@ -1,8 +1,7 @@
 """Reviews, ranking and the instruction report: the pages of experts and instructors.
 
 Every page that opens a file goes through ``_open_file``: the one place where
-access to a file for scoring or instructing is decided (role on the call, and
-the other checks the lead wires in, e.g. conflicts of interest)."""
+access to a file for scoring or instructing is decided."""
 
 from __future__ import annotations
 
@@ -26,13 +25,6 @@ from app.operations import reviews as ops
 bp = Blueprint("reviews", __name__, url_prefix="/instruction")
 
 
-def _open_file(application: Application) -> None:
-    """Access to a file for scoring or instructing, beyond the role on its call.
-
-    Conflicts of interest and expert invitations (issue 6, points 2–3) are
-    checked here, once, for every route of this module."""
-
-
 def _load(reference: str) -> Application:
     application = db.session.execute(
         select(Application).where(Application.reference == reference)
@@ -43,23 +35,32 @@ def _load(reference: str) -> Application:
     return application
 
 
-def _reviewable(reference: str) -> tuple[Application, str]:
-    """A submitted file the current user may score, and the role they score it in (403 otherwise)."""
+def _open_file(reference: str, *, lead: bool) -> tuple[Application, str | None]:
+    """The one access check of every page of this module that opens a file.
+
+    A submitted file; with ``lead``, the current user must lead it (assigned
+    instructor or administrator), else score it (instructor or expert of the
+    call). Returns the file and the role the user scores it in (None when they
+    do not score it). Further checks on opening a file (conflicts of interest,
+    expert invitations) belong here, so they hold for every route below."""
     application = _load(reference)
     role = ops.reviewer_role(current_user, application)
-    if application.state == "draft" or role is None:
+    allowed = ops.is_lead(current_user, application) if lead else role is not None
+    if application.state == "draft" or not allowed:
         abort(403)
-    _open_file(application)
+    return application, role
+
+
+def _reviewable(reference: str) -> tuple[Application, str]:
+    """A submitted file the current user may score, and the role they score it in (403 otherwise)."""
+    application, role = _open_file(reference, lead=False)
+    assert role is not None
     return application, role
 
 
 def _led(reference: str) -> Application:
     """A submitted file the current user leads (assigned instructor or administrator)."""
-    application = _load(reference)
-    if application.state == "draft" or not ops.is_lead(current_user, application):
-        abort(403)
-    _open_file(application)
-    return application
+    return _open_file(reference, lead=True)[0]
 
 
 def _run(action, success: str, target: str):

@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 import scoring
 from app import audit
@@ -247,7 +247,8 @@ def call_ranking(session: Session, call: Call) -> CallRanking:
     grid = grid_for(call)
     scores = call_scores(session, call)
     applications = {a.id: a for a in session.execute(
-        select(Application).where(Application.id.in_(list(scores)))).scalars()} if scores else {}
+        select(Application).where(Application.id.in_(list(scores))).options(joinedload(Application.organisation))
+    ).scalars()} if scores else {}
     requested = {i: a.requested_amount_cents for i, a in applications.items() if a.requested_amount_cents > 0}
     proposed = {i: a.proposed_amount_cents for i, a in applications.items() if a.proposed_amount_cents}
     # A file with no amount at all cannot be placed against the budget.
