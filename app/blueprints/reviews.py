@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
+import scoring
 from app.access import role_required
 from app.blueprints.applicant.organisations import SIZE_LABELS
 from app.db_helpers import commit
@@ -123,7 +124,7 @@ def review_form(reference: str):
             return redirect(url_for("reviews.review_form", reference=reference))
         own = ops.review_of(db.session, application, current_user)
     others = [r for r in ops.visible_reviews(db.session, application, current_user) if r.reviewer_id != current_user.id]
-    totals = {r.id: ops.scoring.review_total(grid, r.scores) for r in others if r.grid_name == grid.name}
+    totals = {r.id: scoring.review_total(grid, r.scores) for r in others if r.grid_name == grid.name}
     return render_template(
         "reviews/form.html", application=application, grid=grid, review=own, role=role, values=values,
         comments=comments, opinion=opinion, errors=errors, others=others, totals=totals,
@@ -176,7 +177,7 @@ def report(reference: str):
         "reviews/report.html", application=application, grid=grid, report=report,
         lines=ops.expense_lines(application, report), aid=ops.compute_aid(application, report),
         score=ops.file_score(db.session, application), reviews=reviews,
-        totals={r.id: ops.scoring.review_total(grid, r.scores) for r in reviews
+        totals={r.id: scoring.review_total(grid, r.scores) for r in reviews
                 if r.status == "submitted" and r.grid_name == grid.name},
         eligibility_results=eligibility_ops.results_of(db.session, application),
         eligibility_decision=eligibility_ops.latest_decision(db.session, application),
