@@ -110,7 +110,7 @@ def register_i18n(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app.blueprints import (admin, api, applicant, auth, committee, experts, finance, instruction, opendata, payments,
-                                public, workspace)
+                                public, reviews, workspace)
     from app.extensions import csrf
 
     app.register_blueprint(public.bp)
@@ -119,6 +119,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(instruction.bp)
     app.register_blueprint(workspace.bp)
     app.register_blueprint(experts.bp)
+    app.register_blueprint(reviews.bp)
     app.register_blueprint(committee.bp)
     app.register_blueprint(finance.bp)
     app.register_blueprint(payments.bp)

@@ -4,6 +4,7 @@ No Flask, no database: plain values in, plain values out.
 """
 
 from .aggregate import FileScore, aggregate
+from .aid import INSTRUMENTS, AidError, AidScheme, aid_amount, aid_rate, scheme_rate
 from .grid import (
     GRIDS_DIR,
     Criterion,
@@ -22,6 +23,12 @@ from .registry import AGGREGATIONS, NORMALISATIONS, aggregation, normalisation
 from .review import Review, is_eliminated, review_total, validate_review
 
 __all__ = [
+    "INSTRUMENTS",
+    "AidError",
+    "AidScheme",
+    "aid_amount",
+    "aid_rate",
+    "scheme_rate",
     "AGGREGATIONS",
     "FINAL_SCALE",
     "GRIDS_DIR",

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from .aid import AidScheme, aid_scheme_to_dict, parse_aid_scheme
 from .numbers import FINAL_SCALE, to_decimal
 from .registry import AGGREGATIONS, NORMALISATIONS, Registry
 
@@ -25,7 +26,7 @@ GRIDS_DIR = Path(__file__).resolve().parent / "grids"
 _SLUG = re.compile(r"^[a-z][a-z0-9_]*$")
 _GRID_KEYS = {
     "name", "title", "scale", "criteria", "aggregation", "normalisation",
-    "disagreement_threshold", "tie_breakers",
+    "disagreement_threshold", "tie_breakers", "aid",
 }
 _REQUIRED_GRID_KEYS = {"name", "scale", "criteria", "aggregation"}
 _CRITERION_KEYS = {
@@ -91,6 +92,8 @@ class Grid:
     normalisation: FunctionSpec
     disagreement_threshold: Decimal
     tie_breakers: tuple[str, ...]
+    #: How the call computes its aid (instrument, rates); None: no computation.
+    aid: AidScheme | None = None
 
     @cached_property
     def codes(self) -> tuple[str, ...]:
@@ -298,6 +301,8 @@ def grid_from_dict(data: Mapping[str, Any]) -> Grid:
         for code in sorted({t for t in tie_breakers if tie_breakers.count(t) > 1}):
             problems.append(f"tie_breakers : « {code} » apparaît plusieurs fois")
 
+    aid = parse_aid_scheme(data["aid"], problems) if "aid" in data else None
+
     if problems:
         raise GridError(problems, name)
     assert name is not None and scale is not None and agg is not None
@@ -311,6 +316,7 @@ def grid_from_dict(data: Mapping[str, Any]) -> Grid:
         normalisation=norm,
         disagreement_threshold=threshold,
         tie_breakers=tuple(tie_breakers),
+        aid=aid,
     )
 
 
@@ -327,7 +333,7 @@ def grid_to_dict(grid: Grid) -> dict[str, Any]:
         if c.comment_required_below is not None:
             item["comment_required_below"] = c.comment_required_below
         criteria.append(item)
-    return {
+    data: dict[str, Any] = {
         "name": grid.name,
         "title": grid.title,
         "scale": {"min": grid.scale.min, "max": grid.scale.max, "step": grid.scale.step},
@@ -337,6 +343,9 @@ def grid_to_dict(grid: Grid) -> dict[str, Any]:
         "disagreement_threshold": str(grid.disagreement_threshold),
         "tie_breakers": list(grid.tie_breakers),
     }
+    if grid.aid is not None:
+        data["aid"] = aid_scheme_to_dict(grid.aid)
+    return data
 
 
 def available_grids(directory: Path | None = None) -> list[str]:

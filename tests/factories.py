@@ -6,7 +6,8 @@ import itertools
 import re
 from datetime import timedelta
 
-from app.models import Application, Axis, Call, Membership, Organisation, Plan, RoleAssignment, User, utcnow
+from app.models import (Application, Axis, Call, ConflictDeclaration, ExpertInvitation, Membership, Organisation, Plan,
+                        RoleAssignment, User, utcnow)
 from app.operations.demo import MILLION, make_siret
 from app.references import next_reference
 from app.workflow_versions import current_version
@@ -88,6 +89,19 @@ def csrf_token_from(html: str) -> str:
     match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(r'value="([^"]+)"[^>]*name="csrf_token"', html)
     assert match, "no CSRF token in the page"
     return match.group(1)
+
+
+def clear_reviewers(session, application: Application, *reviewers: User, invited_by: User | None = None) -> None:
+    """Make ``reviewers`` able to score ``application``: each declares no conflict of
+    interest, and the experts among them get an active invitation."""
+    for user in reviewers:
+        role = "instructor" if user.has_role("instructor", application.call_id) else "expert"
+        if role == "expert":
+            session.add(ExpertInvitation(application_id=application.id, expert_id=user.id,
+                                         invited_by_id=invited_by.id if invited_by else None,
+                                         due_on=utcnow().date() + timedelta(days=14)))
+        session.add(ConflictDeclaration(application_id=application.id, user_id=user.id, role=role, has_conflict=False))
+    session.flush()
 
 
 def declare_no_conflict(client, reference: str):

@@ -31,12 +31,14 @@ from app.models import (
 )
 from app.operations.demo import DEMO_ACCOUNTS
 from app.operations.demo_finance import DEMO_FINANCE_FILES
+from app.operations.demo_scoring import PROJECTS as DEMO_SCORING_PROJECTS
 from tests.factories import login, make_user
 
 STRONG = "correct horse battery staple"
-# seed_demo's own files, the decided ones of demo_finance and the files under agreement of demo_payments
-DEMO_FILES = 16 + len(DEMO_FINANCE_FILES) + DEMO_EXECUTION_FILES
 DEMO_EMAILS = {email for email, _name, _role in DEMO_ACCOUNTS}
+# seed_demo's own files, the AMI files in instruction of demo_scoring, the decided ones of demo_finance
+# and the files under agreement of demo_payments
+DEMO_FILES = 16 + len(DEMO_SCORING_PROJECTS) + len(DEMO_FINANCE_FILES) + DEMO_EXECUTION_FILES
 REFERENCE_RE = re.compile(r"^(?P<prefix>[A-Z]+)-(?P<year>\d{4})-(?P<number>\d{4})$")
 
 

@@ -146,6 +146,7 @@ def test_a_user_with_several_organisations_chooses_one(app, session, demo):
 
 
 def test_a_closed_or_unknown_call_refuses_new_drafts(app, session, demo):
+    files_before = fetch_count(session)
     closed = make_call(session, reference="CLOS", opens_in_days=-30, closes_in_days=-1)
     publish_form(session, closed, builtin_definition("pack_ia"), actor=None)
     session.commit()
@@ -157,7 +158,7 @@ def test_a_closed_or_unknown_call_refuses_new_drafts(app, session, demo):
         response = client.post("/espace/deposer", data={"call": call})
         assert response.status_code == 422
         assert errors_next_to(response.get_data(as_text=True), "call") == ["N&#39;est pas un choix valide."]
-    assert fetch_count(session) == DEMO_FILES
+    assert fetch_count(session) == files_before
 
 
 def fetch_count(session) -> int:
@@ -191,6 +192,7 @@ def test_create_a_draft_through_the_api(app, client, session, demo, call):
 
 
 def test_api_draft_creation_errors(app, client, session, demo):
+    files_before = fetch_count(session)
     headers = token(client)
     without_form = make_call(session, reference="SANS-FORMULAIRE")
     closed = make_call(session, reference="CLOS", opens_in_days=-30, closes_in_days=-1)
@@ -212,7 +214,7 @@ def test_api_draft_creation_errors(app, client, session, demo):
     assert client.post("/api/v1/applications", json={"call": PACK}, headers=read_only).status_code == 403
     staff = token(client, ADMIN)
     assert client.post("/api/v1/applications", json={"call": PACK}, headers=staff).status_code == 403
-    assert fetch_count(session) == DEMO_FILES
+    assert fetch_count(session) == files_before
 
 
 # --- saving answers ------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from app.models.form import FormVersion
 from app.models.instruction import REVIEWER_ROLES, Annotation, ConflictDeclaration, ExpertInvitation, SavedView
 from app.models.ledger import ACCOUNT_KINDS, LEDGER_OPERATIONS, LEG_FIELDS, PAYMENT_KINDS, LedgerAccount, LedgerEntry, LedgerLeg
 from app.models.organisation import GRAND_EST_DEPARTMENTS, Membership, Organisation, OrganisationInvitation
+from app.models.review import EXPENSE_DECISIONS, REVIEW_STATUSES, InstructionReport, Review
 from app.models.token import TOKEN_SCOPES, ApiToken
 from app.models.user import FILE_READING_ROLES, ROLE_VALUES, Role, RoleAssignment, User
 from app.models.workflow import WorkflowVersion
@@ -27,6 +28,10 @@ __all__ = [
     "ExpertInvitation",
     "REVIEWER_ROLES",
     "SavedView",
+    "EXPENSE_DECISIONS",
+    "REVIEW_STATUSES",
+    "InstructionReport",
+    "Review",
     "AnswerRevision",
     "EligibilityDecision",
     "EligibilityResult",

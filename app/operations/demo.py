@@ -149,8 +149,10 @@ def seed_demo(session: Session) -> dict[str, int]:
     from app.ledger.demo import seed_ledger
     from app.operations.demo_finance import seed_finance
     from app.operations.demo_payments import seed_payments
+    from app.operations.demo_scoring import seed_scoring
 
     seed_ledger(session, plan)  # accounts, reservations at committee, commitments of approved files
+    seed_scoring(session)  # more AMI files in instruction, submitted reviews: the ranking shows
     seed_finance(session, plan, [ami, pack], [org1, org2], users)  # decided files, commitments and payments
     seed_payments(session, plan)  # agreements, payment requests at several stages, co-financing
     seed_instruction(session)  # assignments, expert invitations, a private note, a saved view

@@ -24,7 +24,11 @@ def seed_instruction(session: Session) -> None:
         application.assigned_instructor_id = instructor.id
     ami_files = [a for a in files if a.call.workflow_name == "ami_numerique"
                  and a.state in ("submitted", "eligibility_check", "instruction")][:2]
+    invited = set(session.execute(select(ExpertInvitation.application_id)
+                                  .where(ExpertInvitation.expert_id == expert.id)).scalars())
     for application in ami_files:
+        if application.id in invited:  # demo_scoring invited the expert already
+            continue
         session.add(ExpertInvitation(application_id=application.id, expert_id=expert.id, invited_by_id=instructor.id,
                                      due_on=today() + timedelta(days=14)))
     if files:

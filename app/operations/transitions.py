@@ -75,7 +75,9 @@ class AppFileContext:
         return decision.eligible
 
     def submitted_review_count(self) -> int:
-        return 0
+        from app.operations.reviews import submitted_count
+
+        return submitted_count(self.session, self.application)
 
     def committee_decision(self) -> str | None:
         return None
