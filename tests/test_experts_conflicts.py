@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from app.callforms import builtin_definition
 from app.extensions import db
-from app.models import (Annotation, Application, AuditEntry, ConflictDeclaration, ExpertInvitation, Membership, User,
+from app.models import (Annotation, Application, AuditEntry, ConflictDeclaration, ExpertInvitation, Membership, Review, User,
                         utcnow)
 from app.operations.drafts import publish_form
 from tests.factories import TEST_PASSWORD, declare_no_conflict, login, make_application, make_call, make_organisation, make_user
@@ -148,6 +148,24 @@ def test_experts_are_reminded_once_before_and_once_after_the_due_date(app, case,
         assert len(outbox) == before + 2 and "retard" in outbox[-1]["Subject"]
         invitation = db.session.execute(select(ExpertInvitation)).scalar_one()
         assert invitation.reminders_sent == 2
+
+
+def test_an_expert_who_submitted_the_review_is_not_reminded(app, case, outbox):
+    from app.operations.schedule import tick
+
+    invite(app, case, days=10)
+    with app.app_context():
+        invitation = db.session.execute(select(ExpertInvitation)).scalar_one()
+        application = db.session.get(Application, invitation.application_id)
+        db.session.add(Review(application_id=application.id, reviewer_id=invitation.expert_id, reviewer_role="expert",
+                              grid_name="ami_numerique", scores={}, comments={}, status="submitted", opinion="Favorable",
+                              submitted_at=utcnow()))
+        db.session.commit()
+        before = len(outbox)
+        with freeze_time(utcnow() + timedelta(days=12)):
+            tick(db.session)
+        assert len(outbox) == before
+        assert db.session.get(ExpertInvitation, invitation.id).reminders_sent == 0
 
 
 # --- conflicts of interest ---------------------------------------------------

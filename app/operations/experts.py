@@ -20,7 +20,7 @@ from app.errors import UserFacingError
 from app.formatting import PARIS, local_date
 from app.formatting import translate as _
 from app.mail import queue_mail
-from app.models import Application, ExpertInvitation, User, utcnow
+from app.models import Application, ExpertInvitation, Review, User, utcnow
 from app.operations import accounts, conflicts
 
 if TYPE_CHECKING:
@@ -148,9 +148,11 @@ def remind_experts(session: Session, report: "TickReport") -> None:
     within EXPERT_REMINDER_DAYS, and once more when it is past."""
     day = today()
     horizon = day + timedelta(days=current_app.config["EXPERT_REMINDER_DAYS"])
+    submitted = select(Review.id).where(Review.application_id == ExpertInvitation.application_id,
+                                        Review.reviewer_id == ExpertInvitation.expert_id, Review.status == "submitted")
     rows = session.execute(
         select(ExpertInvitation).where(ExpertInvitation.revoked_at.is_(None), ExpertInvitation.due_on <= horizon,
-                                       ExpertInvitation.reminders_sent < 2)
+                                       ExpertInvitation.reminders_sent < 2, ~submitted.exists())
     ).scalars().all()
     for invitation in rows:
         late = invitation.due_on < day
