@@ -4,6 +4,8 @@ from app.models.application import Application, ReferenceCounter
 from app.models.audit import GENESIS_HASH, AuditEntry, AuditPurgeAllowed
 from app.models.base import Base, UTCDateTime, utcnow
 from app.models.call import CALL_STATUSES, Axis, Call, Plan
+from app.models.committee import (AgendaItem, Attendance, Committee, CommitteeMember, CommitteeSession,
+                                  InterestDeclaration, Vote, Withdrawal)
 from app.models.eligibility import EligibilityDecision, EligibilityResult
 from app.models.followup import SCAN_STATUSES, AnswerRevision, Attachment, ClockPause, CorrectionRequest, Document, Message
 from app.models.form import FormVersion
@@ -14,6 +16,14 @@ from app.models.user import FILE_READING_ROLES, ROLE_VALUES, Role, RoleAssignmen
 from app.models.workflow import WorkflowVersion
 
 __all__ = [
+    "AgendaItem",
+    "Attendance",
+    "Committee",
+    "CommitteeMember",
+    "CommitteeSession",
+    "InterestDeclaration",
+    "Vote",
+    "Withdrawal",
     "AnswerRevision",
     "EligibilityDecision",
     "EligibilityResult",
