@@ -101,6 +101,16 @@ def end_mandate(session: Session, member: CommitteeMember, *, actor: User | None
                  action="end_mandate", after={"user": member.user_id})
 
 
+def set_chair(session: Session, committee: Committee, user: User, *, actor: User | None, role: str) -> None:
+    if not is_member(committee, user):
+        raise CommitteeError(_("%(name)s n'est pas membre en exercice de cette commission.", name=user.name))
+    before = committee.chair_id
+    committee.chair_id = user.id
+    session.flush()
+    audit.record(session, actor=actor, role=role, object_type="committee", object_id=committee.id,
+                 action="set_chair", before={"chair": before}, after={"chair": user.id})
+
+
 def is_member(committee: Committee, user: User) -> bool:
     return any(m.user_id == user.id and m.in_office for m in committee.members)
 
@@ -594,3 +604,16 @@ def can_view_session(user: User, cs: CommitteeSession) -> bool:
     if user.has_any_role("admin", "instructor", "finance"):
         return True
     return user.has_role("committee") and is_member(cs.committee, user)
+
+
+def published_decisions(session: Session) -> list[AgendaItem]:
+    """Decided items of the sessions whose minutes are approved, latest first (the public list)."""
+    from sqlalchemy.orm import joinedload
+
+    return list(session.execute(
+        select(AgendaItem).join(CommitteeSession, CommitteeSession.id == AgendaItem.session_id)
+        .where(CommitteeSession.status == "minutes_approved", AgendaItem.decision.is_not(None))
+        .options(joinedload(AgendaItem.application).joinedload(Application.organisation),
+                 joinedload(AgendaItem.session).joinedload(CommitteeSession.committee))
+        .order_by(CommitteeSession.held_at.desc(), AgendaItem.deliberation_number)
+    ).scalars())
