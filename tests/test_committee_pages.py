@@ -19,6 +19,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import AgendaItem, Application, CommitteeSession, Document, User
 from app.operations.demo import seed_demo
+from tests.conftest import run_queued_jobs
 from tests.factories import TEST_PASSWORD, login, make_user
 
 DEMO_PASSWORD = "demo"
@@ -203,6 +204,7 @@ def test_staff_run_the_upcoming_session_members_vote_and_the_minutes_are_publish
     assert all(n in public for n in decided_numbers)  # approved minutes: published
     assert not any(n in public for n in new_numbers)  # minutes still a draft
 
+    run_queued_jobs(app)  # the minutes are drafted after the commit (an RQ job when Redis is configured)
     minutes = chair.get(f"/commission/seances/{decided}/proces-verbal.pdf")
     assert minutes.status_code == 200 and minutes.mimetype == "application/pdf"
     text = pdf_text(minutes.data)
