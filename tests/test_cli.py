@@ -29,10 +29,14 @@ from app.models import (
     utcnow,
 )
 from app.operations.demo import DEMO_ACCOUNTS
+from app.operations.demo_committee import DEMO_FILES as COMMITTEE_DEMO_FILES
+from app.operations.demo_committee import MEMBERS as COMMITTEE_MEMBERS
 from tests.factories import login, make_user
 
 STRONG = "correct horse battery staple"
 DEMO_EMAILS = {email for email, _name, _role in DEMO_ACCOUNTS}
+ALL_DEMO_EMAILS = DEMO_EMAILS | {email for email, _name in COMMITTEE_MEMBERS}
+DEMO_FILES = 16 + COMMITTEE_DEMO_FILES
 REFERENCE_RE = re.compile(r"^(?P<prefix>[A-Z]+)-(?P<year>\d{4})-(?P<number>\d{4})$")
 
 
@@ -155,9 +159,10 @@ def test_seed_demo_loads_calls_accounts_files_and_organisations(cli, session):
     assert "demo" in result.output
 
     assert set(session.execute(select(Call.reference)).scalars()) == {"AMI-ECONUM-2026", "PACK-IA-2026"}
-    assert set(session.execute(select(User.email)).scalars()) == DEMO_EMAILS
+    assert set(session.execute(select(User.email)).scalars()) == ALL_DEMO_EMAILS
     roles = {u.email: u.role_names for u in session.execute(select(User)).scalars()}
-    assert roles == {email: {role} for email, _n, role in DEMO_ACCOUNTS}
+    assert roles == {email: {role} for email, _n, role in DEMO_ACCOUNTS} | {
+        email: {"committee"} for email, _n in COMMITTEE_MEMBERS}
     assert all(u.email_confirmed_at is not None for u in session.execute(select(User)).scalars())
 
     states = Counter(session.execute(select(Application.state)).scalars())
@@ -220,16 +225,15 @@ def test_seed_demo_scale_on_an_empty_database_seeds_the_demo_first(cli, session)
     result = cli("seed-demo", "--scale", "20")
     assert result.exit_code == 0, result.output
     assert count(session, Call) == 2
-    assert count(session, User) == len(DEMO_ACCOUNTS)
-    demo_files = 16
-    assert count(session, Application) == demo_files + 20
+    assert count(session, User) == len(ALL_DEMO_EMAILS)
+    assert count(session, Application) == DEMO_FILES + 20
 
 
 def test_seed_demo_scale_twice_keeps_references_unique(cli, session):
     assert cli("seed-demo", "--scale", "40").exit_code == 0
     assert cli("seed-demo", "--scale", "40").exit_code == 0
     refs = session.execute(select(Application.reference)).scalars().all()
-    assert len(refs) == 16 + 80
+    assert len(refs) == DEMO_FILES + 80
     assert len(set(refs)) == len(refs)
 
 

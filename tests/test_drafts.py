@@ -19,6 +19,7 @@ from app import callforms
 from app.models import Application, AuditEntry, Call, FormVersion, User
 from app.callforms import builtin_definition
 from app.operations.drafts import publish_form
+from app.operations.demo_committee import DEMO_FILES as COMMITTEE_DEMO_FILES
 from tests.factories import csrf_token_from, login, make_call, make_organisation
 
 APPLICANT = "demo-applicant@guichet.test"
@@ -156,7 +157,10 @@ def test_a_closed_or_unknown_call_refuses_new_drafts(app, session, demo):
         response = client.post("/espace/deposer", data={"call": call})
         assert response.status_code == 422
         assert errors_next_to(response.get_data(as_text=True), "call") == ["N&#39;est pas un choix valide."]
-    assert fetch_count(session) == 16
+    assert fetch_count(session) == DEMO_FILES
+
+
+DEMO_FILES = 16 + COMMITTEE_DEMO_FILES  # files of the demo (app.operations.demo and demo_committee)
 
 
 def fetch_count(session) -> int:
@@ -211,7 +215,7 @@ def test_api_draft_creation_errors(app, client, session, demo):
     assert client.post("/api/v1/applications", json={"call": PACK}, headers=read_only).status_code == 403
     staff = token(client, ADMIN)
     assert client.post("/api/v1/applications", json={"call": PACK}, headers=staff).status_code == 403
-    assert fetch_count(session) == 16
+    assert fetch_count(session) == DEMO_FILES
 
 
 # --- saving answers ------------------------------------------------------------------------------------

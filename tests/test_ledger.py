@@ -554,7 +554,8 @@ def test_demo_ledger_seeds_consistent_entries(session, demo):
     assert counts["reserved"] > 0 and counts["committed"] > 0
     assert seed_ledger(session, plan) == counts  # idempotent
     session.commit()
-    assert session.execute(select(func.count(LedgerEntry.id))).scalar_one() == counts["reserved"] + counts["committed"] + counts["paid"]
+    demo_entries = select(func.count(LedgerEntry.id)).where(LedgerEntry.idempotency_key.like("demo:%"))
+    assert session.execute(demo_entries).scalar_one() == counts["reserved"] + counts["committed"] + counts["paid"]
     assert ledger.check_totals(session) == [] and ledger.check_entries(session) == []
 
 

@@ -24,7 +24,9 @@ def seed_ledger(session: Session, plan: Plan) -> dict[str, int]:
     counts = {"reserved": 0, "committed": 0, "paid": 0}
     files = session.execute(
         select(Application).join(Call, Call.id == Application.call_id).join(Axis, Axis.id == Call.axis_id)
-        .where(Axis.plan_id == plan.id, Application.state.in_(RESERVED_STATES + COMMITTED_STATES + PAID_STATES))
+        .where(Axis.plan_id == plan.id, Application.state.in_(RESERVED_STATES + COMMITTED_STATES + PAID_STATES),
+               # Files decided in a committee session got their reservation from the workflow's approve.
+               Application.deliberation_number.is_(None))
         .order_by(Application.id)
     ).scalars().all()
     for application in files:

@@ -33,6 +33,9 @@ MEMBERS = [
 ]
 
 
+DEMO_FILES = 5  # files created here (3 decided, 2 on the upcoming agenda)
+
+
 def _user(session: Session, email: str) -> User:
     return session.execute(select(User).where(User.email == email)).scalar_one()
 
