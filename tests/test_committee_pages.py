@@ -212,6 +212,19 @@ def test_staff_run_the_upcoming_session_members_vote_and_the_minutes_are_publish
     draft = pdf_text(chair.get(f"{base}/proces-verbal.pdf").data)
     assert "PROJET" in draft and all(r in draft for r in references)
 
+    # The decision letter of the workflow's approve: deliberation, amount in figures and in words, appeal.
+    with in_db(app) as s:
+        health = s.get(CommitteeSession, upcoming).items[0]
+        letter = s.execute(select(Document).where(Document.application_id == health.application_id,
+                                                  Document.kind == "decision_letter")).scalar_one()
+        letter_id, item_id, number = letter.id, health.id, health.deliberation_number
+    response = chair.get(f"{base}/points/{item_id}/documents/{letter_id}")
+    assert response.status_code == 200
+    text = pdf_text(response.data)
+    assert number in text and "120 000,00 €" in text.replace("\u202f", " ").replace("\u00a0", " ")
+    assert "cent vingt mille euros" in text and "tribunal administratif de Strasbourg" in text
+    assert '<a href="/deliberations">' in app.test_client().get("/").text
+
 
 def test_raising_the_amount_through_the_page_is_refused(app, demo):
     _decided, upcoming = sessions(app)
