@@ -199,6 +199,18 @@ def test_tie_with_the_chairs_casting_vote(session):
     assert (rejected.decision, rejected.casting_vote) == ("rejected", True)
 
 
+def test_tie_is_rejected_when_the_chair_abstains_or_has_withdrawn(session):
+    board = Board(session, 5, tie_rule="chair")
+    abstained, withdrawn = board.file(), board.file()
+    board.open()
+    board.attend(5)
+    board.decide([abstained], {0: "abstain", 1: "for", 2: "against"})
+    assert (abstained.decision, abstained.casting_vote) == ("rejected", False)
+    ops.declare_withdrawal(session, withdrawn, board.members[0], reason="", actor=board.members[0], role="committee")
+    board.decide([withdrawn], {1: "for", 2: "against", 3: "abstain"})
+    assert (withdrawn.decision, withdrawn.casting_vote) == ("rejected", False)
+
+
 def test_tie_rejected_under_the_rejection_rule(session):
     board = Board(session, 4, tie_rule="reject")
     item = board.file()
