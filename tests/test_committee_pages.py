@@ -17,7 +17,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import AgendaItem, Application, CommitteeSession, Document, User
+from app.models import AgendaItem, CommitteeSession, Document, User
 from app.operations.demo import seed_demo
 from tests.conftest import run_queued_jobs
 from tests.factories import TEST_PASSWORD, login, make_user

@@ -17,7 +17,7 @@ from sqlalchemy.orm import joinedload
 from app.access import role_required
 from app.committee_minutes import latest_minutes, minutes_reference
 from app.db_helpers import commit
-from app.documents import latest_document, receipt_name, send_document
+from app.documents import receipt_name, send_document
 from app.errors import UserFacingError
 from app.extensions import db
 from app.formatting import PARIS
