@@ -117,6 +117,7 @@ NAV_SPACES = (
     ("expert", "experts.index", lazy("Expertise")),
     ("committee", "committee.index", lazy("Commission")),
     ("finance", "finance.index", lazy("Finances")),
+    ("admin", "committee.manage", lazy("Séances de commission")),
     ("admin", "admin.index", lazy("Administration")),
 )
 

@@ -32,13 +32,16 @@ from app.models import (
 from app.operations.demo import DEMO_ACCOUNTS
 from app.operations.demo_finance import DEMO_FINANCE_FILES
 from app.operations.demo_scoring import PROJECTS as DEMO_SCORING_PROJECTS
+from app.operations.demo_committee import DEMO_FILES as COMMITTEE_DEMO_FILES
+from app.operations.demo_committee import MEMBERS as COMMITTEE_MEMBERS
 from tests.factories import login, make_user
 
 STRONG = "correct horse battery staple"
 DEMO_EMAILS = {email for email, _name, _role in DEMO_ACCOUNTS}
 # seed_demo's own files, the AMI files in instruction of demo_scoring, the decided ones of demo_finance
-# and the files under agreement of demo_payments
-DEMO_FILES = 16 + len(DEMO_SCORING_PROJECTS) + len(DEMO_FINANCE_FILES) + DEMO_EXECUTION_FILES
+# the files under agreement of demo_payments and those of the committee sessions
+DEMO_FILES = 16 + len(DEMO_SCORING_PROJECTS) + len(DEMO_FINANCE_FILES) + DEMO_EXECUTION_FILES + COMMITTEE_DEMO_FILES
+ALL_DEMO_EMAILS = DEMO_EMAILS | {email for email, _name in COMMITTEE_MEMBERS}
 REFERENCE_RE = re.compile(r"^(?P<prefix>[A-Z]+)-(?P<year>\d{4})-(?P<number>\d{4})$")
 
 
@@ -161,9 +164,10 @@ def test_seed_demo_loads_calls_accounts_files_and_organisations(cli, session):
     assert "demo" in result.output
 
     assert set(session.execute(select(Call.reference)).scalars()) == {"AMI-ECONUM-2026", "PACK-IA-2026"}
-    assert set(session.execute(select(User.email)).scalars()) == DEMO_EMAILS
+    assert set(session.execute(select(User.email)).scalars()) == ALL_DEMO_EMAILS
     roles = {u.email: u.role_names for u in session.execute(select(User)).scalars()}
-    assert roles == {email: {role} for email, _n, role in DEMO_ACCOUNTS}
+    assert roles == {email: {role} for email, _n, role in DEMO_ACCOUNTS} | {
+        email: {"committee"} for email, _n in COMMITTEE_MEMBERS}
     assert all(u.email_confirmed_at is not None for u in session.execute(select(User)).scalars())
 
     states = Counter(session.execute(select(Application.state)).scalars())
@@ -226,7 +230,7 @@ def test_seed_demo_scale_on_an_empty_database_seeds_the_demo_first(cli, session)
     result = cli("seed-demo", "--scale", "20")
     assert result.exit_code == 0, result.output
     assert count(session, Call) == 2
-    assert count(session, User) == len(DEMO_ACCOUNTS)
+    assert count(session, User) == len(ALL_DEMO_EMAILS)
     assert count(session, Application) == DEMO_FILES + 20
 
 

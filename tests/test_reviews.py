@@ -479,8 +479,9 @@ def test_demo_pages_render_for_the_demo_instructor_and_expert(app, demo, session
     from tests.journey import logged_in
 
     call = session.execute(select(Call).where(Call.reference == "AMI-ECONUM-2026")).scalar_one()
-    committee_file = session.execute(
-        select(Application.reference).where(Application.call_id == call.id, Application.state == "committee")).scalar_one()
+    committee_file = session.execute(  # the one scored by the demo (the committee's demo adds others)
+        select(Application.reference).join(Review, Review.application_id == Application.id)
+        .where(Application.call_id == call.id, Application.state == "committee").limit(1)).scalar_one()
     draft_file = session.execute(
         select(Application.reference).join(Review, Review.application_id == Application.id)
         .where(Review.status == "draft")).scalar_one()

@@ -63,3 +63,11 @@ def dashboard():
         if current_user.has_role(role):
             return redirect(url_for(endpoint))
     abort(403)
+
+
+@bp.get("/deliberations")
+def decisions():
+    """The decisions of the committee sessions whose minutes are approved."""
+    from app.operations.committee import published_decisions
+
+    return render_template("public/decisions.html", rows=published_decisions(db.session))

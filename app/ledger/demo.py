@@ -8,14 +8,14 @@ from sqlalchemy.orm import Session
 from app.ledger.operations import _today, commit, ensure_accounts, pay, reserve
 from app.models import Application, Axis, Call, Plan
 
-RESERVED_STATES = ("committee",)
 COMMITTED_STATES = ("approved", "agreement")
 PAID_STATES = ("payments", "closed")
 
 
 def seed_ledger(session: Session, plan: Plan) -> dict[str, int]:
-    """Create ``plan``'s accounts, reserve the files at committee, reserve and
-    commit the approved ones, and pay a 30 % advance on those in payment.
+    """Create ``plan``'s accounts, reserve and commit the approved files (files at
+    committee are not reserved yet: the committee's ``approve`` reserves), and pay a 30 %
+    advance on those in payment.
     Each call's aid regime (de minimis for Pack IA, GBER article 25 for the AMI).
     Idempotent (keys ``demo:<reference>:<operation>``); flushes, never commits."""
     ensure_accounts(session, plan)
@@ -23,9 +23,10 @@ def seed_ledger(session: Session, plan: Plan) -> dict[str, int]:
     counts = {"reserved": 0, "committed": 0, "paid": 0}
     files = session.execute(
         select(Application).join(Call, Call.id == Application.call_id).join(Axis, Axis.id == Call.axis_id)
-        .where(Axis.plan_id == plan.id, Application.state.in_(RESERVED_STATES + COMMITTED_STATES + PAID_STATES),
-               # files with a decision get their money from app/operations/demo_finance.py
-               Application.decided_on.is_(None))
+        .where(Axis.plan_id == plan.id, Application.state.in_(COMMITTED_STATES + PAID_STATES),
+               # files with a decision get their money from app/operations/demo_finance.py, and those decided
+               # in a committee session (demo_committee) their reservation from the workflow's approve
+               Application.decided_on.is_(None), Application.deliberation_number.is_(None))
         .order_by(Application.id)
     ).scalars().all()
     for application in files:

@@ -4,6 +4,8 @@ from app.models.application import Application, ReferenceCounter
 from app.models.audit import GENESIS_HASH, AuditEntry, AuditPurgeAllowed
 from app.models.base import Base, UTCDateTime, utcnow
 from app.models.call import CALL_STATUSES, Axis, Call, Plan
+from app.models.committee import (AgendaItem, Attendance, Committee, CommitteeMember, CommitteeSession,
+                                  InterestDeclaration, Vote, Withdrawal)
 from app.models.eligibility import EligibilityDecision, EligibilityResult
 from app.models.followup import SCAN_STATUSES, AnswerRevision, Attachment, ClockPause, CorrectionRequest, Document, Message
 from app.models.finance import FUNDERS, PAYMENT_REQUEST_KINDS, PAYMENT_REQUEST_STATUSES, Agreement, CoFinancing, PaymentRequest
@@ -32,6 +34,14 @@ __all__ = [
     "REVIEW_STATUSES",
     "InstructionReport",
     "Review",
+    "AgendaItem",
+    "Attendance",
+    "Committee",
+    "CommitteeMember",
+    "CommitteeSession",
+    "InterestDeclaration",
+    "Vote",
+    "Withdrawal",
     "AnswerRevision",
     "EligibilityDecision",
     "EligibilityResult",

@@ -147,14 +147,16 @@ def seed_demo(session: Session) -> dict[str, int]:
                              action="seed", after={"state": state, "call": call.reference})
                 count += 1
     from app.ledger.demo import seed_ledger
+    from app.operations.demo_committee import seed_committee_demo
     from app.operations.demo_finance import seed_finance
     from app.operations.demo_payments import seed_payments
     from app.operations.demo_scoring import seed_scoring
 
-    seed_ledger(session, plan)  # accounts, reservations at committee, commitments of approved files
+    seed_ledger(session, plan)  # accounts, reservations and commitments of approved files, advances
     seed_scoring(session)  # more AMI files in instruction, submitted reviews: the ranking shows
     seed_finance(session, plan, [ami, pack], [org1, org2], users)  # decided files, commitments and payments
     seed_payments(session, plan)  # agreements, payment requests at several stages, co-financing
+    seed_committee_demo(session)  # committee members, a decided session, an upcoming agenda
     seed_instruction(session)  # assignments, expert invitations, a private note, a saved view
     audit.record(session, actor=None, role="system", object_type="plan", object_id=plan.id, action="seed_demo",
                  after={"calls": [ami.reference, pack.reference], "files": count})

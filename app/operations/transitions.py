@@ -80,7 +80,9 @@ class AppFileContext:
         return submitted_count(self.session, self.application)
 
     def committee_decision(self) -> str | None:
-        return None
+        from app.operations.committee import decision_of
+
+        return decision_of(self.session, self.application)
 
     def call_is_open(self) -> bool:
         return self.application.call.is_open(utcnow())

@@ -1,0 +1,166 @@
+"""Committee documents in the Region's layout (``app.documents.Layout``):
+
+* the minutes (« procès-verbal ») of a session, stored as a versioned document
+  (kind ``minutes:<session id>``), a draft until the next session approves them;
+* the decision letter (workflow pdf template ``lettre_decision``, fired by the
+  ``approve`` and ``reject`` transitions), registered in ``app.documents.RENDERERS``
+  unless another renderer already holds that name."""
+
+from __future__ import annotations
+
+from reportlab.lib.units import mm
+from reportlab.platypus import Spacer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.documents import APPEAL_NOTICE, RENDERERS, Layout, store_document
+from app.extensions import db
+from app.formatting import local_date, local_datetime, money
+from app.models import CommitteeSession, Document, User
+
+ATTENDANCE_LABELS = {"present": "Présent(e)", "represented": "Représenté(e)", "absent": "Absent(e)"}
+DECISION_LABELS = {"approved": "Aide accordée", "rejected": "Aide refusée"}
+CHOICE_LABELS = {"for": "Pour", "against": "Contre", "abstain": "Abstention"}
+
+
+def minutes_kind(cs: CommitteeSession) -> str:
+    return f"minutes:{cs.id}"
+
+
+def minutes_reference(cs: CommitteeSession) -> str:
+    from app.operations.committee import session_date
+
+    return f"PV-{cs.committee.code}-{session_date(cs).isoformat()}"
+
+
+def render_minutes(session: Session, cs: CommitteeSession) -> bytes:
+    from app.operations.committee import participants, quorum, tally
+
+    layout = Layout("Procès-verbal", minutes_reference(cs))
+    committee = cs.committee
+    names = {u.id: u.name for u in session.execute(select(User).where(User.id.in_(
+        [m.user_id for m in committee.members] + [a.proxy_holder_id for a in cs.attendances if a.proxy_holder_id]
+    ))).scalars()}
+    story: list = [layout.p(f"Procès-verbal — {committee.name}", layout.h1)]
+    if cs.status == "minutes_approved":
+        approved_in = session.get(CommitteeSession, cs.minutes_approved_in_id) if cs.minutes_approved_in_id else None
+        status = "Approuvé" + (f" lors de la séance du {local_date(approved_in.held_at, 'fr')}" if approved_in else "")
+    else:
+        status = "PROJET — à approuver lors de la prochaine séance"
+    story.append(layout.table([
+        ["Séance du", local_datetime(cs.held_at, "fr") + " (heure de Paris)"],
+        ["Lieu", cs.place],
+        ["Président(e)", names.get(committee.chair_id, "—") if committee.chair_id else "—"],
+        ["Statut du procès-verbal", status],
+    ], [55 * mm, 119 * mm]))
+
+    story.append(layout.p("Présences", layout.h2))
+    attendance = {a.user_id: a for a in cs.attendances}
+    rows: list[list[object]] = [["Membre", "Présence", "Procuration à"]]
+    for member in committee.members_in_office:
+        a = attendance.get(member.user_id)
+        rows.append([names.get(member.user_id, ""), ATTENDANCE_LABELS[a.status] if a else "Absent(e)",
+                     names.get(a.proxy_holder_id, "") if a and a.proxy_holder_id else ""])
+    story.append(layout.table(rows, [70 * mm, 45 * mm, 59 * mm], header=True))
+    q = quorum(cs)
+    story.append(Spacer(1, 2 * mm))
+    story.append(layout.p(
+        f"Quorum : {q.count} membre(s) présent(s) ou représenté(s) sur {q.in_office} en exercice, "
+        f"{q.required} requis — quorum {'atteint' if q.reached else 'non atteint'}."))
+
+    story.append(layout.p("Délibérations", layout.h2))
+    if not cs.items:
+        story.append(layout.p("Aucun point à l'ordre du jour."))
+    for item in cs.items:
+        application = item.application
+        title = f"Point {item.position} — {application.reference} : {application.title}"
+        if item.block:
+            title += f" (vote en bloc {item.block})"
+        story.append(layout.p(title, layout.label))
+        lines = [f"Porteur : {application.organisation.name} — montant proposé : {money(item.proposed_amount_cents, 'fr')}"]
+        for w in item.withdrawals:
+            lines.append(f"{names.get(w.user_id, '')} ne prend pas part au vote" + (f" ({w.reason})" if w.reason else "")
+                         + ".")
+        if item.decision is None:
+            lines.append("Point non délibéré.")
+        else:
+            count = tally(item)
+            item_quorum = len(participants(cs, item))
+            lines.append(f"Votants : {item_quorum} — pour : {count.votes_for}, contre : {count.against}, "
+                         f"abstentions : {count.abstain}" + (" — voix prépondérante du président" if item.casting_vote
+                                                              else "") + ".")
+            decision = f"Décision : {DECISION_LABELS[item.decision]} — délibération n° {item.deliberation_number}"
+            if item.decision == "approved":
+                decision += f" — montant accordé : {money(item.amount_cents, 'fr')}"
+                if item.amount_cents < item.proposed_amount_cents:
+                    decision += " (montant réduit par la commission)"
+            lines.append(decision + ".")
+        for line in lines:
+            story.append(layout.p(line, layout.answer))
+    return layout.build(story)
+
+
+def generate_minutes(session_id: int, actor_id: int | None = None) -> int:
+    """Job: render and store a new version of the session's minutes; returns the document id."""
+    cs = db.session.get(CommitteeSession, session_id)
+    if cs is None:
+        raise LookupError(f"no committee session with id {session_id}")
+    document = store_document(db.session, None, minutes_kind(cs), render_minutes(db.session, cs), actor_id)
+    db.session.commit()
+    return document.id
+
+
+def latest_minutes(session: Session, cs: CommitteeSession) -> Document | None:
+    return session.execute(
+        select(Document).where(Document.application_id.is_(None), Document.kind == minutes_kind(cs))
+        .order_by(Document.version.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def amount_in_words(cents: int) -> str:
+    from num2words import num2words
+
+    return num2words(cents / 100, lang="fr", to="currency", currency="EUR")
+
+
+def render_decision_letter(session: Session, application) -> bytes:
+    """The committee's decision on the file: deliberation reference, amount in
+    figures and in words, payment terms, means and time limit of appeal."""
+    from app.models import AgendaItem
+
+    item = session.execute(
+        select(AgendaItem).where(AgendaItem.application_id == application.id, AgendaItem.decision.is_not(None))
+        .order_by(AgendaItem.decided_at.desc(), AgendaItem.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    if item is None:
+        raise LookupError(f"no committee decision on {application.reference}")
+    cs = item.session
+    layout = Layout("Notification de décision", application.reference)
+    org, call = application.organisation, application.call
+    approved = item.decision == "approved"
+    story: list = [layout.p("Décision d'attribution d'aide" if approved else "Décision de refus d'aide", layout.h1)]
+    rows = [
+        ["Référence du dossier", application.reference],
+        ["Délibération", f"n° {item.deliberation_number} — {cs.committee.name}, séance du {local_date(cs.held_at, 'fr')}"],
+        ["Organisation", f"{org.name} — SIRET {org.siret}"],
+        ["Appel", f"{call.title} ({call.reference})"],
+        ["Projet", application.title],
+    ]
+    if approved:
+        rows.append(["Montant accordé", f"{money(item.amount_cents, 'fr')} ({amount_in_words(item.amount_cents)})"])
+    story.append(layout.table(rows, [55 * mm, 119 * mm]))
+    story.append(Spacer(1, 4 * mm))
+    if approved:
+        story.append(layout.p(
+            "La Région Grand Est vous accorde l'aide ci-dessus. Elle sera versée sur justification des dépenses : "
+            "une avance, des acomptes, puis le solde sur présentation du rapport final, selon les conditions de "
+            "l'appel" + (" et de la convention qui vous sera adressée pour signature." if item.amount_cents > 2_300_000
+                         else ".")))
+    else:
+        story.append(layout.p("Après examen par la commission, votre demande d'aide n'a pas été retenue."))
+    story.append(layout.p("Recours", layout.h2))
+    story.append(layout.p(APPEAL_NOTICE))
+    return layout.build(story)
+
+
+RENDERERS.setdefault("lettre_decision", ("decision_letter", render_decision_letter))

@@ -1,0 +1,406 @@
+"""Committee sessions: quorum, proxies, withdrawals, votes, ties, blocks, the
+ledger check before closing a vote, amounts, minutes (DOMAIN.md §6)."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import func, select
+
+from app.committee_minutes import render_minutes
+from app.models import AgendaItem, Application, AuditEntry, LedgerEntry, utcnow
+from app.operations import committee as ops
+from tests.factories import make_application, make_call, make_organisation, make_user
+
+STAFF = "admin"
+
+
+class Board:
+    """A committee of ``n`` members in office, one open session, files at committee."""
+
+    def __init__(self, session, n: int = 5, *, quorum: int | None = None, tie_rule: str = "chair",
+                 budget_cents: int = 2_000_000_00):
+        self.s = session
+        self.admin = make_user(session, "admin", name="Admin")
+        self.members = [make_user(session, "committee", name=f"Membre {i}") for i in range(n)]
+        self.committee = ops.create_committee(session, name="Commission permanente", code="CP", quorum=quorum,
+                                              tie_rule=tie_rule, chair=self.members[0], actor=self.admin, role=STAFF)
+        for m in self.members:
+            ops.add_member(session, self.committee, m, actor=self.admin, role=STAFF)
+        self.call = make_call(session, budget_cents=budget_cents, max_aid_cents=None)
+        self.applicant = make_user(session, "applicant", email=f"owner{id(self)}@entreprise-a.fr")
+        self.org = make_organisation(session, self.applicant)
+        self.cs = ops.plan_session(session, self.committee, held_at=utcnow() + timedelta(days=1), place="Strasbourg",
+                                   actor=self.admin, role=STAFF)
+
+    def file(self, proposed: int = 40_000_00, block: str | None = None) -> AgendaItem:
+        application = make_application(self.s, self.call, self.org, state="committee", amount_cents=proposed)
+        application.proposed_amount_cents = proposed
+        self.s.flush()
+        return ops.add_item(self.s, self.cs, application, actor=self.admin, role=STAFF, block=block)
+
+    def attend(self, present: int, represented: dict[int, int] | None = None) -> None:
+        """Members [0, present) present; ``represented`` maps member index → proxy holder index."""
+        for i in range(present):
+            ops.set_attendance(self.s, self.cs, self.members[i], "present", actor=self.admin, role=STAFF)
+        for i, holder in (represented or {}).items():
+            ops.set_attendance(self.s, self.cs, self.members[i], "represented", proxy_holder=self.members[holder],
+                               actor=self.admin, role=STAFF)
+
+    def open(self) -> None:
+        ops.open_session(self.s, self.cs, actor=self.admin, role=STAFF)
+
+    def vote(self, items, choices: dict[int, str]) -> None:
+        for i, choice in choices.items():
+            voter = self.members[i]
+            holder = ops.participants(self.cs, items[0]).get(voter.id, voter.id)
+            cast_by = next(m for m in self.members if m.id == holder)
+            ops.cast_vote(self.s, items, voter, choice, cast_by=cast_by, actor=cast_by, role="committee")
+
+    def decide(self, items, choices: dict[int, str]) -> None:
+        ops.open_vote(self.s, items, actor=self.admin, role=STAFF)
+        self.vote(items, choices)
+        ops.close_vote(self.s, items, actor=self.admin, role=STAFF)
+
+
+@pytest.fixture
+def board(session):
+    return Board(session)
+
+
+# --- quorum -----------------------------------------------------------------------
+
+def test_default_quorum_is_the_majority_of_members_in_office(board):
+    assert board.committee.required_quorum == 3
+    item = board.file()
+    board.open()
+    board.attend(2)
+    assert ops.quorum(board.cs).count == 2 and not ops.quorum(board.cs).reached
+    with pytest.raises(ops.CommitteeError, match="Quorum non atteint"):
+        ops.open_vote(board.s, [item], actor=board.admin, role=STAFF)
+    assert item.vote_status == "pending"
+
+
+def test_a_represented_member_counts_towards_the_quorum(board):
+    item = board.file()
+    board.open()
+    board.attend(2, {2: 0})
+    assert ops.quorum(board.cs, item).count == 3
+    ops.open_vote(board.s, [item], actor=board.admin, role=STAFF)
+    assert item.vote_status == "open"
+
+
+def test_a_member_in_office_counts_only_while_in_office(board):
+    ops.end_mandate(board.s, board.committee.members[4], actor=board.admin, role=STAFF)
+    ops.end_mandate(board.s, board.committee.members[3], actor=board.admin, role=STAFF)
+    assert board.committee.required_quorum == 2  # majority of 3 in office
+
+
+def test_configured_quorum(session):
+    board = Board(session, 5, quorum=4)
+    item = board.file()
+    board.open()
+    board.attend(3)
+    with pytest.raises(ops.CommitteeError, match="3 membre"):
+        ops.open_vote(session, [item], actor=board.admin, role=STAFF)
+    board.attend(0, {3: 1})
+    ops.open_vote(session, [item], actor=board.admin, role=STAFF)
+
+
+def test_a_withdrawal_leaves_the_member_out_of_the_quorum_of_that_item_only(board):
+    conflicted, other = board.file(), board.file()
+    board.open()
+    board.attend(3)
+    ops.declare_withdrawal(board.s, conflicted, board.members[1], reason="Administrateur", actor=board.members[1],
+                           role="committee")
+    assert ops.quorum(board.cs, conflicted).count == 2
+    assert ops.quorum(board.cs, other).count == 3
+    with pytest.raises(ops.CommitteeError, match="Quorum non atteint"):
+        ops.open_vote(board.s, [conflicted], actor=board.admin, role=STAFF)
+    ops.open_vote(board.s, [other], actor=board.admin, role=STAFF)
+
+
+def test_a_proxy_falls_when_its_holder_withdraws(board):
+    item = board.file()
+    board.open()
+    board.attend(3, {3: 2})
+    assert ops.quorum(board.cs, item).count == 4
+    ops.declare_withdrawal(board.s, item, board.members[2], reason="", actor=board.admin, role=STAFF)
+    assert ops.participants(board.cs, item) == {board.members[0].id: board.members[0].id,
+                                                board.members[1].id: board.members[1].id}
+
+
+# --- proxies ----------------------------------------------------------------------------
+
+def test_a_member_holds_at_most_one_proxy(board):
+    board.attend(2, {2: 0})
+    with pytest.raises(ops.CommitteeError, match="déjà une procuration"):
+        ops.set_attendance(board.s, board.cs, board.members[3], "represented", proxy_holder=board.members[0],
+                           actor=board.admin, role=STAFF)
+    ops.set_attendance(board.s, board.cs, board.members[3], "represented", proxy_holder=board.members[1],
+                       actor=board.admin, role=STAFF)
+
+
+def test_a_proxy_goes_to_a_present_member_not_to_oneself(board):
+    board.attend(1)
+    ops.set_attendance(board.s, board.cs, board.members[1], "absent", actor=board.admin, role=STAFF)
+    with pytest.raises(ops.CommitteeError, match="pas présent"):
+        ops.set_attendance(board.s, board.cs, board.members[2], "represented", proxy_holder=board.members[1],
+                           actor=board.admin, role=STAFF)
+    with pytest.raises(ops.CommitteeError, match="lui-même"):
+        ops.set_attendance(board.s, board.cs, board.members[2], "represented", proxy_holder=board.members[2],
+                           actor=board.admin, role=STAFF)
+
+
+def test_a_proxy_is_valid_for_its_session_only(board):
+    board.attend(2, {2: 0})
+    later = ops.plan_session(board.s, board.committee, held_at=utcnow() + timedelta(days=30), place="Metz",
+                             actor=board.admin, role=STAFF)
+    assert ops.quorum(later).count == 0
+
+
+def test_a_proxy_vote_is_cast_by_its_holder_only(board):
+    item = board.file()
+    board.open()
+    board.attend(3, {3: 0})
+    ops.open_vote(board.s, [item], actor=board.admin, role=STAFF)
+    with pytest.raises(ops.CommitteeError, match="ne pouvez pas voter"):
+        ops.cast_vote(board.s, [item], board.members[3], "for", cast_by=board.members[1], actor=board.members[1],
+                      role="committee")
+    ops.cast_vote(board.s, [item], board.members[3], "against", cast_by=board.members[0], actor=board.members[0],
+                  role="committee")
+    vote = item.votes[0]
+    assert (vote.voter_id, vote.cast_by_id, vote.choice) == (board.members[3].id, board.members[0].id, "against")
+
+
+# --- results, ties ---------------------------------------------------------------------
+
+def test_majority_of_votes_cast_abstentions_left_out(board):
+    item = board.file()
+    board.open()
+    board.attend(5)
+    board.decide([item], {0: "abstain", 1: "for", 2: "for", 3: "abstain", 4: "against"})
+    # 2 of 5 members in favour, but 2 of the 3 votes cast.
+    assert (item.decision, item.votes_for, item.votes_against, item.votes_abstain) == ("approved", 2, 1, 2)
+    assert item.casting_vote is False
+
+
+def test_tie_with_the_chairs_casting_vote(session):
+    board = Board(session, 4, tie_rule="chair")
+    approved, rejected = board.file(), board.file()
+    board.open()
+    board.attend(4)
+    board.decide([approved], {0: "for", 1: "for", 2: "against", 3: "against"})
+    assert (approved.decision, approved.casting_vote) == ("approved", True)
+    board.decide([rejected], {0: "against", 1: "for", 2: "for", 3: "against"})
+    assert (rejected.decision, rejected.casting_vote) == ("rejected", True)
+
+
+def test_tie_is_rejected_when_the_chair_abstains_or_has_withdrawn(session):
+    board = Board(session, 5, tie_rule="chair")
+    abstained, withdrawn = board.file(), board.file()
+    board.open()
+    board.attend(5)
+    board.decide([abstained], {0: "abstain", 1: "for", 2: "against"})
+    assert (abstained.decision, abstained.casting_vote) == ("rejected", False)
+    ops.declare_withdrawal(session, withdrawn, board.members[0], reason="", actor=board.members[0], role="committee")
+    board.decide([withdrawn], {1: "for", 2: "against", 3: "abstain"})
+    assert (withdrawn.decision, withdrawn.casting_vote) == ("rejected", False)
+
+
+def test_tie_rejected_under_the_rejection_rule(session):
+    board = Board(session, 4, tie_rule="reject")
+    item = board.file()
+    board.open()
+    board.attend(4)
+    board.decide([item], {0: "for", 1: "for", 2: "against", 3: "against"})
+    assert (item.decision, item.casting_vote) == ("rejected", False)
+
+
+def test_approval_moves_the_file_on_reserves_and_numbers_the_deliberation(board):
+    first, second = board.file(), board.file(60_000_00)
+    board.open()
+    board.attend(3)
+    board.decide([first], {0: "for", 1: "for", 2: "against"})
+    board.decide([second], {0: "against", 1: "against", 2: "for"})
+    day = ops.session_date(board.cs).isoformat()
+    assert first.deliberation_number == f"CP-{day}-001"
+    assert second.deliberation_number == f"CP-{day}-002"
+    a, b = first.application, second.application
+    assert (a.state, a.awarded_amount_cents, a.deliberation_number, a.decided_on) == (
+        "approved", 40_000_00, f"CP-{day}-001", ops.session_date(board.cs))
+    assert (b.state, b.awarded_amount_cents, b.deliberation_number) == ("rejected", None, f"CP-{day}-002")
+    from app.ledger import file_balance
+
+    assert file_balance(board.s, a).reserved_cents == 40_000_00
+    assert (first.votes_for, first.votes_against, first.votes_abstain) == (2, 1, 0)
+    actions = board.s.execute(select(AuditEntry.action).where(AuditEntry.object_id == a.reference)).scalars().all()
+    assert "transition:approve" in actions and "ledger_reserve" in actions
+
+
+def test_a_withdrawn_member_is_out_of_the_tally(board):
+    item = board.file()
+    board.open()
+    board.attend(4)
+    ops.declare_withdrawal(board.s, item, board.members[3], reason="Associé", actor=board.members[3], role="committee")
+    ops.open_vote(board.s, [item], actor=board.admin, role=STAFF)
+    with pytest.raises(ops.CommitteeError, match="ne prend part au vote"):
+        ops.cast_vote(board.s, [item], board.members[3], "for", cast_by=board.members[3], actor=board.members[3],
+                      role="committee")
+    board.vote([item], {0: "for", 1: "against", 2: "against"})
+    ops.close_vote(board.s, [item], actor=board.admin, role=STAFF)
+    assert (item.votes_for, item.votes_against, item.decision) == (1, 2, "rejected")
+
+
+def test_no_withdrawal_after_voting(board):
+    item = board.file()
+    board.open()
+    board.attend(3)
+    ops.open_vote(board.s, [item], actor=board.admin, role=STAFF)
+    board.vote([item], {1: "for"})
+    with pytest.raises(ops.CommitteeError, match="déjà voté"):
+        ops.declare_withdrawal(board.s, item, board.members[1], reason="", actor=board.members[1], role="committee")
+
+
+# --- blocks --------------------------------------------------------------------------------
+
+def test_a_block_vote_decides_every_item_of_the_block(board):
+    a, b = board.file(block="A"), board.file(block="A")
+    alone = board.file()
+    board.open()
+    board.attend(4)
+    ops.declare_withdrawal(board.s, b, board.members[3], reason="", actor=board.members[3], role="committee")
+    block = ops.items_for(board.cs, "block:A")
+    assert block == [a, b]
+    board.decide(block, {0: "for", 1: "for", 2: "abstain", 3: "against"})
+    assert (a.decision, a.votes_for, a.votes_against, a.votes_abstain) == ("approved", 2, 1, 1)
+    assert (b.decision, b.votes_for, b.votes_against, b.votes_abstain) == ("approved", 2, 0, 1)
+    assert a.deliberation_number != b.deliberation_number
+    assert alone.vote_status == "pending"
+
+
+# --- amounts -----------------------------------------------------------------------------------
+
+def test_the_committee_may_lower_the_amount_never_raise_it(board):
+    item = board.file(50_000_00)
+    with pytest.raises(ops.CommitteeError, match="pas le porter au-delà"):
+        ops.set_amount(board.s, item, 50_000_01, actor=board.admin, role=STAFF)
+    assert item.amount_cents == 50_000_00
+    ops.set_amount(board.s, item, 30_000_00, actor=board.admin, role=STAFF)
+    board.open()
+    board.attend(3)
+    board.decide([item], {0: "for", 1: "for", 2: "for"})
+    assert item.application.awarded_amount_cents == 30_000_00
+    from app.ledger import file_balance
+
+    assert file_balance(board.s, item.application).reserved_cents == 30_000_00
+
+
+# --- the ledger before closing -------------------------------------------------------------------
+
+def test_an_approval_the_ledger_cannot_cover_is_refused_and_nothing_is_written(session):
+    board = Board(session, 3, budget_cents=50_000_00)
+    covered, short = board.file(30_000_00), board.file(30_000_00)
+    board.open()
+    board.attend(3)
+    board.decide([covered], {0: "for", 1: "for", 2: "for"})
+    ops.open_vote(session, [short], actor=board.admin, role=STAFF)
+    board.vote([short], {0: "for", 1: "for", 2: "against"})
+    audit_rows = session.execute(select(func.count(AuditEntry.id))).scalar()
+    entries = session.execute(select(func.count(LedgerEntry.id))).scalar()
+    with pytest.raises(ops.CommitteeError, match=f"{short.application.reference} ne peut pas être clos") as caught:
+        ops.close_vote(session, [short], actor=board.admin, role=STAFF)
+    assert "appel" in caught.value.message.lower() or "budget" in caught.value.message.lower()
+    session.expire_all()
+    short = session.get(AgendaItem, short.id)
+    assert (short.vote_status, short.decision, short.deliberation_number) == ("open", None, None)
+    application = session.get(Application, short.application_id)
+    assert (application.state, application.deliberation_number, application.awarded_amount_cents) == (
+        "committee", None, None)
+    assert session.execute(select(func.count(AuditEntry.id))).scalar() == audit_rows
+    assert session.execute(select(func.count(LedgerEntry.id))).scalar() == entries
+    # Lowered within what is left, the same vote closes.
+    ops.set_amount(session, short, 20_000_00, actor=board.admin, role=STAFF)
+    ops.close_vote(session, [short], actor=board.admin, role=STAFF)
+    assert short.decision == "approved"
+
+
+def test_a_block_with_one_uncovered_approval_is_refused_as_a_whole(session):
+    board = Board(session, 3, budget_cents=50_000_00)
+    a, b = board.file(30_000_00, block="A"), board.file(30_000_00, block="A")
+    board.open()
+    board.attend(3)
+    ops.open_vote(session, [a, b], actor=board.admin, role=STAFF)
+    board.vote([a, b], {0: "for", 1: "for", 2: "for"})
+    with pytest.raises(ops.CommitteeError, match=b.application.reference):
+        ops.close_vote(session, [a, b], actor=board.admin, role=STAFF)
+    session.expire_all()
+    assert [session.get(AgendaItem, i.id).decision for i in (a, b)] == [None, None]
+    assert session.get(Application, a.application_id).state == "committee"
+
+
+# --- links ---------------------------------------------------------------------------------------
+
+def test_obvious_links_are_flagged(board, session):
+    from app.models import Membership
+
+    item = board.file()
+    colleague = make_user(session, "committee", email="elu@entreprise-a.fr", name="Collègue")
+    webmail = make_user(session, "committee", email="elu@gmail.com", name="Webmail")
+    owner_webmail = make_user(session, "applicant", email="owner@gmail.com")
+    session.add(Membership(user=owner_webmail, organisation=board.org))
+    insider = make_user(session, "committee", email="insider@outlook.fr", name="Insider")
+    session.add(Membership(user=insider, organisation=board.org))
+    session.flush()
+    ops.declare_interest(session, board.members[2], board.org, "Conjoint salarié")
+    flags = ops.link_flags(session, item, [colleague, webmail, insider, *board.members[2:4]])
+    assert any("domaine" in f for f in flags[colleague.id])
+    assert flags[webmail.id] == []
+    assert any("membre de l'organisation" in f for f in flags[insider.id])
+    assert any("intérêt déclaré" in f for f in flags[board.members[2].id])
+    assert flags[board.members[3].id] == []
+
+
+# --- minutes ----------------------------------------------------------------------------------------
+
+def pdf_text(content: bytes) -> str:
+    return " ".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+
+
+def test_minutes_show_attendance_quorum_counts_withdrawals_and_decisions(board, session):
+    item, other = board.file(), board.file()
+    board.open()
+    board.attend(3, {3: 0})
+    ops.declare_withdrawal(session, item, board.members[2], reason="Lien familial", actor=board.members[2],
+                           role="committee")
+    board.decide([item], {0: "for", 1: "for", 3: "against"})
+    ops.close_session(session, board.cs, actor=board.admin, role=STAFF)
+    text = " ".join(pdf_text(render_minutes(session, board.cs)).split())
+    assert "PROJET" in text
+    assert "Membre 3 Représenté(e) Membre 0" in text
+    assert "4 membre(s) présent(s) ou représenté(s) sur 5" in text
+    assert "Membre 2 ne prend pas part au vote (Lien familial)" in text
+    assert "pour : 2, contre : 1, abstentions : 0" in text
+    assert item.deliberation_number in text and "Aide accordée" in text
+    assert other.application.reference in text and "Point non délibéré" in text
+
+    nxt = ops.plan_session(session, board.committee, held_at=utcnow() + timedelta(days=20), place="Metz",
+                           actor=board.admin, role=STAFF)
+    ops.open_session(session, nxt, actor=board.admin, role=STAFF)
+    for m in board.members[:3]:
+        ops.set_attendance(session, nxt, m, "present", actor=board.admin, role=STAFF)
+    assert ops.previous_session_to_approve(session, nxt) is board.cs
+    ops.approve_minutes(session, board.cs, nxt, actor=board.admin, role=STAFF)
+    assert board.cs.status == "minutes_approved"
+    text = " ".join(pdf_text(render_minutes(session, board.cs)).split())
+    assert "PROJET" not in text and "Approuvé lors de la séance" in text
+
+
+def test_minutes_are_approved_only_at_a_later_open_session(board, session):
+    board.open()
+    board.attend(3)
+    with pytest.raises(ops.CommitteeError):
+        ops.approve_minutes(session, board.cs, board.cs, actor=board.admin, role=STAFF)
