@@ -22,6 +22,9 @@ def register(app: Flask) -> None:
     from app.ledger.cli import ledger_group
 
     app.cli.add_command(ledger_group)
+    from app.cli_letters import letters_group
+
+    app.cli.add_command(letters_group)
 
 
 @click.command("create-user")

@@ -7,13 +7,22 @@ from app.models.call import CALL_STATUSES, Axis, Call, Plan
 from app.models.eligibility import EligibilityDecision, EligibilityResult
 from app.models.followup import SCAN_STATUSES, AnswerRevision, Attachment, ClockPause, CorrectionRequest, Document, Message
 from app.models.form import FormVersion
+from app.models.letters import EXPORT_STATUSES, LETTER_KINDS, ExportJob, LetterTemplate
 from app.models.ledger import ACCOUNT_KINDS, LEDGER_OPERATIONS, LEG_FIELDS, PAYMENT_KINDS, LedgerAccount, LedgerEntry, LedgerLeg
+from app.models.notification import NOTIFICATION_MODES, Notification, NotificationPreference
 from app.models.organisation import GRAND_EST_DEPARTMENTS, Membership, Organisation, OrganisationInvitation
 from app.models.token import TOKEN_SCOPES, ApiToken
 from app.models.user import FILE_READING_ROLES, ROLE_VALUES, Role, RoleAssignment, User
 from app.models.workflow import WorkflowVersion
 
 __all__ = [
+    "EXPORT_STATUSES",
+    "ExportJob",
+    "LETTER_KINDS",
+    "LetterTemplate",
+    "NOTIFICATION_MODES",
+    "Notification",
+    "NotificationPreference",
     "AnswerRevision",
     "EligibilityDecision",
     "EligibilityResult",
