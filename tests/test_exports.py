@@ -33,6 +33,13 @@ def session_files(session, prefix="CP-2026-11", n=3):
     return files
 
 
+def drain(app) -> None:
+    """Run what the RQ queues hold (REDIS_URL set) after ending the test's own
+    transaction (on SQLite it would hold the write lock the worker needs)."""
+    db.session.commit()
+    run_queued_jobs(app)
+
+
 def read_zip(data: bytes) -> dict[str, bytes]:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         return {name: archive.read(name) for name in archive.namelist()}
@@ -55,7 +62,7 @@ def test_finance_exports_a_session_as_a_zip_and_downloads_it(app, session, clien
     response = client.post("/finances/exports", data={"session_id": "CP-2026-11"})
     assert response.status_code == 302
     job = db.session.query(ExportJob).one()
-    run_queued_jobs(app)  # with REDIS_URL: a real RQ worker serves the "exports" queue
+    drain(app)  # with REDIS_URL: a real RQ worker serves the "exports" queue
     db.session.expire_all()
     job = db.session.get(ExportJob, job.id)
     assert (job.status, job.done, job.total, job.requester_id) == ("done", 3, 3, finance.id)
@@ -94,7 +101,7 @@ def test_only_the_requester_sees_and_downloads_the_export(app, session, client):
     applicant = make_user(session, email="applicant-export@example.test")
     job = ops.export_letters(session, [f.id for f in files], owner, label="Décisions")
     session.commit()
-    run_queued_jobs(app)
+    drain(app)
     db.session.expire_all()
     assert db.session.get(ExportJob, job.id).status == "done"
     login(client, other.email)
@@ -145,7 +152,7 @@ def test_a_failed_export_is_reported_and_can_be_retried(app, session, client, mo
     monkeypatch.setattr(ops, "decision_letter_bytes", broken)
     login(client, finance.email)
     client.post("/finances/exports", data={"session_id": "CP-2026-11"})
-    run_queued_jobs(app)
+    drain(app)
     db.session.expire_all()
     job = db.session.query(ExportJob).one()
     assert (job.status, job.error, job.running_key) == ("failed", "police de caractères introuvable", None)
@@ -153,7 +160,7 @@ def test_a_failed_export_is_reported_and_can_be_retried(app, session, client, mo
     assert "L'export a échoué" in page and "police de caractères introuvable" in page and "Relancer" in page
     monkeypatch.setattr(ops, "decision_letter_bytes", original)
     assert client.post(f"/finances/exports/{job.id}/relancer").status_code == 302
-    run_queued_jobs(app)
+    drain(app)
     db.session.expire_all()
     job = db.session.get(ExportJob, job.id)
     assert (job.status, job.done, job.error) == ("done", 2, None)
@@ -167,7 +174,7 @@ def test_the_tick_purges_old_results(app, session):
     files = session_files(session, n=1)
     job = ops.export_letters(session, [f.id for f in files], make_user(session, "finance"))
     session.commit()
-    run_queued_jobs(app)
+    drain(app)
     session.expire_all()
     job = session.get(ExportJob, job.id)
     path = ops.export_file(job)
@@ -212,6 +219,7 @@ def test_with_redis_the_export_goes_to_the_named_queue_and_a_simple_worker_runs_
     queue = runner().queue("exports")
     assert queue.count == 1 and queue.jobs[0].func_name.endswith("run_letters_export")
     assert session.get(ExportJob, job.id).status == "queued"
+    session.commit()  # end the read transaction: SQLite's write lock is the worker's
     make_worker(app, ("exports",), simple=True).work(burst=True)
     session.expire_all()
     assert session.get(ExportJob, job.id).status == "done" and queue.count == 0
