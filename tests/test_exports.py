@@ -223,3 +223,13 @@ def test_with_redis_the_export_goes_to_the_named_queue_and_a_simple_worker_runs_
     make_worker(app, ("exports",), simple=True).work(burst=True)
     session.expire_all()
     assert session.get(ExportJob, job.id).status == "done" and queue.count == 0
+
+
+def test_demo_has_a_decided_session_to_export(app, demo, session):
+    latest = ops.latest_session(session)
+    ids = ops.files_of_session(session, latest)
+    assert latest and len(ids) >= 2
+    from app.documents import latest_document
+    from app.models import Application
+
+    assert all(latest_document(session, session.get(Application, i), "decision_letter") for i in ids)

@@ -37,8 +37,11 @@ def setup_file(session):
 
 
 def notify(session, application, template, audience):
+    from flask import current_app
+
     enqueue_after_commit(send_notification, application.id, template, audience, None, queue="mail")
     session.commit()
+    run_queued_jobs(current_app._get_current_object())  # REDIS_URL set: a real RQ worker sends it
 
 
 def test_applicants_get_mail_and_in_app_notifications_in_their_language(app, session, outbox):

@@ -148,6 +148,9 @@ def seed_demo(session: Session) -> dict[str, int]:
     from app.ledger.demo import seed_ledger
 
     seed_ledger(session, plan)  # accounts, reservations at committee, commitments of approved files
+    from app.operations.demo_letters import seed_letters
+
+    seed_letters(session)  # deliberation numbers, decision letters, notifications (issue 8)
     audit.record(session, actor=None, role="system", object_type="plan", object_id=plan.id, action="seed_demo",
                  after={"calls": [ami.reference, pack.reference], "files": count})
     return {"users": len(users), "calls": 2, "files": count}
