@@ -189,3 +189,28 @@ def test_only_admins_of_the_call_edit_its_letters(app, session, client):
     finance_client = app.test_client()
     login(finance_client, finance.email)
     assert finance_client.post(f"/admin/appels/{call.reference}/lettres/agreement", data={"body": "x"}).status_code == 403
+
+
+def test_the_files_letters_are_downloaded_by_its_applicants_and_staff_only(app, session, client):
+    owner = make_user(session, email="letters-owner@example.test")
+    stranger = make_user(session, email="letters-stranger@example.test")
+    instructor = make_user(session, "instructor", email="letters-instructor@example.test")
+    application = decided(session, org=make_organisation(session, owner), number="CP-2026-11-0049")
+    session.commit()
+    generate_document(application.id, "lettre_decision")
+    generate_document(application.id, "convention")
+    url = f"/dossiers/{application.reference}/lettres/decision_letter.pdf"
+    login(client, owner.email)
+    page = client.get(f"/espace/dossiers/{application.reference}").get_data(as_text=True)
+    assert url in page and f"/dossiers/{application.reference}/lettres/agreement.pdf" in page
+    response = client.get(url)
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert "CP-2026-11-0049" in flat(response.data)
+    staff = app.test_client()
+    login(staff, instructor.email)
+    assert url in staff.get(f"/instruction/dossiers/{application.reference}").get_data(as_text=True)
+    assert staff.get(url).status_code == 200
+    other = app.test_client()
+    login(other, stranger.email)
+    assert other.get(url).status_code == 404
+    assert client.get(f"/dossiers/{application.reference}/lettres/receipt.pdf").status_code == 404

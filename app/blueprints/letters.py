@@ -16,7 +16,7 @@ from app.forms.letters import ExportForm, LetterTextForm
 from app.forms.organisations import ConfirmForm
 from app.formatting import translate as _
 from app.letters import DEFAULT_TEXTS, LETTER_LABELS, PLACEHOLDERS, LetterTextError
-from app.models import Application, Call, ExportJob, LetterTemplate
+from app.models import FILE_READING_ROLES, Application, Call, ExportJob, LetterTemplate
 from app.operations import letters as ops
 
 bp = Blueprint("letters", __name__)
@@ -178,6 +178,52 @@ def export_download(job_id: int):
 EXPORT_STATUS_LABELS = {
     "queued": "En attente", "running": "En cours", "done": "Terminé", "failed": "Échec", "purged": "Supprimé",
 }
+
+
+# --- a file's letters: applicants of the file and its staff download them ----------------------
+
+LETTER_DOCUMENTS = {
+    # document kind → (download name prefix, label)
+    "decision_letter": ("lettre-decision", "Lettre de notification de la décision (PDF)"),
+    "agreement": ("convention", "Convention (PDF)"),
+    "ineligibility_letter": ("lettre-ineligibilite", "Notification d'inéligibilité (PDF)"),
+}
+
+
+def file_letters(application: Application) -> list[tuple[str, str, object]]:
+    """(kind, label, latest document) of the file's letters, for its pages."""
+    from app.documents import latest_document
+
+    found = []
+    for kind, (_prefix, label) in LETTER_DOCUMENTS.items():
+        document = latest_document(db.session, application, kind)
+        if document is not None:
+            found.append((kind, _(label), document))
+    return found
+
+
+@bp.app_context_processor
+def _file_letters() -> dict[str, object]:
+    return {"file_letters": file_letters}
+
+
+@bp.get("/dossiers/<reference>/lettres/<kind>.pdf")
+@role_required("applicant", *FILE_READING_ROLES)
+def file_letter(reference: str, kind: str):
+    """The latest version of one of the file's letters, for the members of its
+    organisation and the staff who read the call's files."""
+    from app.access import can_view_application
+    from app.documents import latest_document, send_document
+
+    if kind not in LETTER_DOCUMENTS:
+        abort(404)
+    application = db.session.execute(select(Application).where(Application.reference == reference)).scalar_one_or_none()
+    if application is None or not can_view_application(current_user, application):
+        abort(404)
+    document = latest_document(db.session, application, kind)
+    if document is None:
+        abort(404)
+    return send_document(document, f"{LETTER_DOCUMENTS[kind][0]}-{application.reference}.pdf")
 
 
 @bp.context_processor
