@@ -103,14 +103,20 @@ def register_i18n(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     formatting.register(app)
     app.context_processor(formatting.template_context)
+
+    @app.context_processor
+    def notifications_context() -> dict[str, object]:
+        from app.blueprints.notifications import unread_count
+
+        return {"unread_notifications": unread_count}
     app.login_manager.localize_callback = formatting.translate  # type: ignore[attr-defined]
     app.login_manager.login_message = "Veuillez vous connecter pour accéder à cette page."  # type: ignore[attr-defined]
     app.login_manager.login_message_category = "info"  # type: ignore[attr-defined]
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.blueprints import (admin, api, applicant, auth, committee, experts, finance, instruction, opendata, payments,
-                                public, reviews, workspace)
+    from app.blueprints import (admin, api, applicant, auth, committee, experts, finance, instruction, letters,
+                                notifications, opendata, payments, public, reviews, workspace)
     from app.extensions import csrf
 
     app.register_blueprint(public.bp)
@@ -125,6 +131,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(payments.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(opendata.bp)
+    app.register_blueprint(letters.bp)
+    app.register_blueprint(notifications.bp)
     # The API authenticates with bearer tokens, not cookies: no CSRF there.
     csrf.exempt(api.bp)
     app.register_blueprint(api.bp)

@@ -25,6 +25,9 @@ def register(app: Flask) -> None:
     from app.exports_cli import export_group
 
     app.cli.add_command(export_group)
+    from app.cli_letters import letters_group
+
+    app.cli.add_command(letters_group)
 
 
 @click.command("create-user")

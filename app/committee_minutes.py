@@ -1,10 +1,9 @@
-"""Committee documents in the Region's layout (``app.documents.Layout``):
-
-* the minutes (« procès-verbal ») of a session, stored as a versioned document
-  (kind ``minutes:<session id>``), a draft until the next session approves them;
-* the decision letter (workflow pdf template ``lettre_decision``, fired by the
-  ``approve`` and ``reject`` transitions), registered in ``app.documents.RENDERERS``
-  unless another renderer already holds that name."""
+"""The minutes (« procès-verbal ») of a committee session in the Region's layout
+(``app.documents.Layout``), stored as a versioned document (kind
+``minutes:<session id>``), a draft until the next session approves them. The
+decision letters fired by ``approve`` and ``reject`` are rendered by
+``app.documents.render_decision_letter`` from the file's deliberation number,
+decision date and awarded amount, which closing a vote sets."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ from reportlab.platypus import Spacer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.documents import APPEAL_NOTICE, RENDERERS, Layout, store_document
+from app.documents import Layout, store_document
 from app.extensions import db
 from app.formatting import local_date, local_datetime, money
 from app.models import CommitteeSession, Document, User
@@ -115,52 +114,3 @@ def latest_minutes(session: Session, cs: CommitteeSession) -> Document | None:
         select(Document).where(Document.application_id.is_(None), Document.kind == minutes_kind(cs))
         .order_by(Document.version.desc()).limit(1)
     ).scalar_one_or_none()
-
-
-def amount_in_words(cents: int) -> str:
-    from num2words import num2words
-
-    return num2words(cents / 100, lang="fr", to="currency", currency="EUR")
-
-
-def render_decision_letter(session: Session, application) -> bytes:
-    """The committee's decision on the file: deliberation reference, amount in
-    figures and in words, payment terms, means and time limit of appeal."""
-    from app.models import AgendaItem
-
-    item = session.execute(
-        select(AgendaItem).where(AgendaItem.application_id == application.id, AgendaItem.decision.is_not(None))
-        .order_by(AgendaItem.decided_at.desc(), AgendaItem.id.desc()).limit(1)
-    ).scalar_one_or_none()
-    if item is None:
-        raise LookupError(f"no committee decision on {application.reference}")
-    cs = item.session
-    layout = Layout("Notification de décision", application.reference)
-    org, call = application.organisation, application.call
-    approved = item.decision == "approved"
-    story: list = [layout.p("Décision d'attribution d'aide" if approved else "Décision de refus d'aide", layout.h1)]
-    rows = [
-        ["Référence du dossier", application.reference],
-        ["Délibération", f"n° {item.deliberation_number} — {cs.committee.name}, séance du {local_date(cs.held_at, 'fr')}"],
-        ["Organisation", f"{org.name} — SIRET {org.siret}"],
-        ["Appel", f"{call.title} ({call.reference})"],
-        ["Projet", application.title],
-    ]
-    if approved:
-        rows.append(["Montant accordé", f"{money(item.amount_cents, 'fr')} ({amount_in_words(item.amount_cents)})"])
-    story.append(layout.table(rows, [55 * mm, 119 * mm]))
-    story.append(Spacer(1, 4 * mm))
-    if approved:
-        story.append(layout.p(
-            "La Région Grand Est vous accorde l'aide ci-dessus. Elle sera versée sur justification des dépenses : "
-            "une avance, des acomptes, puis le solde sur présentation du rapport final, selon les conditions de "
-            "l'appel" + (" et de la convention qui vous sera adressée pour signature." if item.amount_cents > 2_300_000
-                         else ".")))
-    else:
-        story.append(layout.p("Après examen par la commission, votre demande d'aide n'a pas été retenue."))
-    story.append(layout.p("Recours", layout.h2))
-    story.append(layout.p(APPEAL_NOTICE))
-    return layout.build(story)
-
-
-RENDERERS.setdefault("lettre_decision", ("decision_letter", render_decision_letter))

@@ -29,7 +29,7 @@ from xml.sax.saxutils import escape
 
 from app import audit
 from app.extensions import db
-from app.formatting import local_datetime, money, number
+from app.formatting import local_date, local_datetime, money, number
 from app.models import Application, Attachment, Document
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -299,10 +299,113 @@ def render_ineligibility_letter(session: Session, application: Application) -> b
     return layout.build(story)
 
 
+def _transition_reason(session: Session, application: Application, names: tuple[str, ...]) -> str:
+    from app.models import AuditEntry
+
+    reason = session.execute(select(AuditEntry.reason).where(
+        AuditEntry.object_type == "application", AuditEntry.object_id == application.reference,
+        AuditEntry.action.in_([f"transition:{n}" for n in names])).order_by(AuditEntry.id.desc()).limit(1)).scalar()
+    return reason or ""
+
+
+def _paragraphs(layout: Layout, text: str) -> list:
+    """A letter text as paragraphs (blank lines), line breaks kept."""
+    return [Paragraph(_text(chunk.strip()).replace("\n", "<br/>"), layout.body)
+            for chunk in text.split("\n\n") if chunk.strip()]
+
+
+def _letter_head(layout: Layout, application: Application, title: str) -> list:
+    org, call = application.organisation, application.call
+    story: list = [layout.p(title, layout.h1)]
+    story.append(layout.table([
+        ["Référence du dossier", application.reference],
+        ["Délibération", application.deliberation_number or "—"],
+        ["Date de la décision", local_date(application.decided_on, "fr") if application.decided_on else "—"],
+        ["Bénéficiaire", f"{org.name} — SIRET {org.siret}"],
+        ["Appel", f"{call.title} ({call.reference})"],
+        ["Projet", application.title],
+    ], [55 * mm, 119 * mm]))
+    story.append(Spacer(1, 4 * mm))
+    return story
+
+
+def _schedule_table(layout: Layout, amount: int) -> Table:
+    from app.letters import payment_schedule
+
+    rows: list[list[object]] = [["Échéance", "Montant maximal"]]
+    for step in payment_schedule(amount):
+        rows.append([step.label, layout.p(money(step.amount_cents, "fr"), layout.right)])
+    rows.append([layout.p("Total", layout.label), layout.p(money(amount, "fr"), layout.right)])
+    return layout.table(rows, [119 * mm, 55 * mm], header=True)
+
+
+def is_refusal(application: Application) -> bool:
+    return application.state == "rejected"
+
+
+def render_decision_letter(session: Session, application: Application) -> bytes:
+    """Notification of the committee's decision: approval (amount in figures and
+    in words, conditions, payment terms) or refusal (reasons); the deliberation
+    number and the means and time limit of appeal in both cases."""
+    from app.letters import amount_in_words, decision_amount, fill, needs_agreement, text_for, values_for
+
+    refused = is_refusal(application)
+    kind = "decision_refusal" if refused else "decision_approval"
+    reasons = _transition_reason(session, application, ("reject",) if refused else ("approve",))
+    values = values_for(application, reasons)
+    layout = Layout("Notification de décision", application.reference)
+    story = _letter_head(layout, application, "Notification de décision")
+    story += _paragraphs(layout, fill(text_for(session, application.call_id, kind), values))
+    amount = decision_amount(application)
+    if not refused and amount:
+        story.append(layout.p("Montant de l'aide", layout.h2))
+        story.append(layout.table([
+            ["En chiffres", money(amount, "fr")],
+            ["En lettres", amount_in_words(amount)],
+        ], [55 * mm, 119 * mm]))
+        story.append(layout.p("Modalités de versement", layout.h2))
+        if needs_agreement(amount):
+            story.append(layout.p(
+                "L'aide excédant 23 000 €, une convention vous sera adressée ; elle fixe l'échéancier suivant :"))
+            story.append(_schedule_table(layout, amount))
+        else:
+            story.append(layout.p("L'aide est versée en une fois, sur présentation des justificatifs de dépenses."))
+    elif refused and not reasons:
+        story.append(layout.p("Motifs : voir l'avis de la commission joint à votre dossier."))
+    story.append(layout.p("Voies et délais de recours", layout.h2))
+    story.append(layout.p(APPEAL_NOTICE))
+    return layout.build(story)
+
+
+def render_agreement(session: Session, application: Application) -> bytes:
+    """« Convention » between the Region and the beneficiary: its articles (the
+    call's text), the amount in figures and in words, and the payment schedule
+    (advance, interim payments, balance)."""
+    from app.letters import amount_in_words, decision_amount, fill, text_for, values_for
+
+    values = values_for(application)
+    layout = Layout("Convention d'aide", application.reference)
+    story = _letter_head(layout, application, "Convention d'attribution d'une aide régionale")
+    story += _paragraphs(layout, fill(text_for(session, application.call_id, "agreement"), values))
+    amount = decision_amount(application)
+    if amount:
+        story.append(layout.p("Montant et échéancier", layout.h2))
+        story.append(layout.p(f"Montant de l'aide : {money(amount, 'fr')} ({amount_in_words(amount)})."))
+        story.append(_schedule_table(layout, amount))
+    story.append(layout.p("Voies et délais de recours", layout.h2))
+    story.append(layout.p(APPEAL_NOTICE))
+    story.append(Spacer(1, 10 * mm))
+    story.append(layout.table([["Pour la Région Grand Est", f"Pour {application.organisation.name}"],
+                               ["Le Président du Conseil régional", "Le représentant légal"]], [87 * mm, 87 * mm]))
+    return layout.build(story)
+
+
 RENDERERS: dict[str, tuple[str, Callable[[Session, Application], bytes]]] = {
     # workflow pdf template → (document kind, renderer)
     "accuse_reception": ("receipt", render_receipt),
     "lettre_ineligibilite": ("ineligibility_letter", render_ineligibility_letter),
+    "lettre_decision": ("decision_letter", render_decision_letter),
+    "convention": ("agreement", render_agreement),
 }
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("default", "mail", "documents")
+QUEUES = ("default", "mail", "documents", "exports")
 _PENDING = "guichet_pending_jobs"
 
 

@@ -111,7 +111,24 @@ def recipients(application: Application, audience: str) -> list[str]:
     return sorted(set(db.session.execute(stmt.where(User.active.is_(True))).scalars()))
 
 
-def render(template: str, application: Application, reason: str | None, audience: str) -> tuple[str, str]:
+def recipient_users(application: Application, audience: str) -> list[User]:
+    """The accounts of the file's audience (active accounts only), by e-mail."""
+    if audience == "applicant":
+        stmt = select(User).join(Membership, Membership.user_id == User.id).where(
+            Membership.organisation_id == application.organisation_id)
+    else:
+        role = _STAFF_ROLES[audience]
+        stmt = select(User).join(RoleAssignment, RoleAssignment.user_id == User.id).where(
+            RoleAssignment.role == role,
+            or_(RoleAssignment.call_id.is_(None), RoleAssignment.call_id == application.call_id))
+    return sorted(set(db.session.execute(stmt.where(User.active.is_(True))).scalars()), key=lambda u: u.email)
+
+
+def render(template: str, application: Application, reason: str | None, audience: str,
+           locale: str = "fr") -> tuple[str, str]:
+    """Subject and body in ``locale`` (the French text is the msgid)."""
+    from flask_babel import force_locale, gettext
+
     text = TEMPLATES[template]
     endpoint = "applicant.application_detail" if audience == "applicant" else "instruction.application_detail"
     values = {
@@ -122,22 +139,96 @@ def render(template: str, application: Application, reason: str | None, audience
         "reason": reason or "",
         "url": url_for(endpoint, reference=application.reference, _external=True),
     }
-    return text.subject.format(**values), text.body.format(**values)
+    with force_locale(locale):
+        subject, body = gettext(text.subject), gettext(text.body)
+    return subject.format(**values), body.format(**values)
+
+
+def mail_mode(user: User) -> str:
+    """How ``user`` receives notifications by e-mail: applicants always at once;
+    staff as they chose (instant, digest, none)."""
+    from app.models import NotificationPreference
+
+    if not user.is_staff:
+        return "instant"
+    pref = db.session.get(NotificationPreference, user.id)
+    return pref.mode if pref is not None else "instant"
 
 
 def send_notification(application_id: int, template: str, audience: str, reason: str | None = None) -> int:
-    """Job: mail ``template`` to the file's ``audience``; returns the number sent."""
+    """Job: notify the file's ``audience`` of ``template``: an in-app
+    notification for each account, and an e-mail in the account's language at
+    once, in the daily digest or not at all (staff preferences). Returns the
+    number of e-mails sent now."""
+    from app.models import Notification
+
     application = db.session.get(Application, application_id)
     if application is None:
         return 0
     if template not in TEMPLATES:
         raise KeyError(f"unknown notification template {template!r}")
-    with current_app.test_request_context(base_url=_base_url()):
-        subject, body = render(template, application, reason, audience)
-    addresses = recipients(application, audience)
-    for address in addresses:
+    sent = 0
+    outgoing: list[tuple[str, str, str]] = []
+    for user in recipient_users(application, audience):
+        locale = user.locale if user.locale in current_app.config["LANGUAGES"] else "fr"
+        with current_app.test_request_context(base_url=_base_url()):
+            subject, body = render(template, application, reason, audience, locale)
+            endpoint = "applicant.application_detail" if audience == "applicant" else "instruction.application_detail"
+            path = url_for(endpoint, reference=application.reference)
+        mode = mail_mode(user)
+        status = {"instant": "sent", "digest": "digest_pending", "none": "skipped"}[mode]
+        db.session.add(Notification(user_id=user.id, subject=subject, body=body, url=path, mail_status=status))
+        if mode == "instant":
+            outgoing.append((user.email, subject, body))
+    db.session.commit()
+    for address, subject, body in outgoing:
         deliver(address, subject, body)
-    return len(addresses)
+        sent += 1
+    return sent
+
+
+def send_digests(session) -> int:
+    """Mail each staff member who chose the daily digest the notifications
+    waiting for it (once a day, from ``DIGEST_HOUR`` Paris time); run by the
+    tick. The mails go through the queue after the caller's commit."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from flask_babel import force_locale, gettext
+
+    from app.mail import queue_mail
+    from app.models import Notification, NotificationPreference, utcnow
+
+    paris = ZoneInfo("Europe/Paris")
+    now = utcnow()
+    local_now = now.astimezone(paris)
+    if local_now.hour < current_app.config["DIGEST_HOUR"]:
+        return 0
+    today_start = datetime(local_now.year, local_now.month, local_now.day, tzinfo=paris)
+    sent = 0
+    prefs = session.execute(select(NotificationPreference).where(NotificationPreference.mode == "digest")).scalars().all()
+    for pref in prefs:
+        if pref.last_digest_at is not None and pref.last_digest_at.astimezone(paris) >= today_start:
+            continue
+        pending = session.execute(select(Notification).where(
+            Notification.user_id == pref.user_id, Notification.mail_status == "digest_pending")
+            .order_by(Notification.id)).scalars().all()
+        pref.last_digest_at = now
+        if not pending:
+            continue
+        user = session.get(User, pref.user_id)
+        if user is None or not user.active:
+            continue
+        with force_locale(user.locale if user.locale in current_app.config["LANGUAGES"] else "fr"):
+            subject = gettext("Guichet — vos notifications du jour (%(n)s)", n=len(pending))
+            intro = gettext("Bonjour,\n\nVoici les notifications reçues depuis votre dernier récapitulatif :")
+        lines = [intro, ""] + [f"• {n.subject}" for n in pending]
+        for n in pending:
+            n.mail_status = "digested"
+        queue_mail(user.email, subject, "\n".join(lines) + "\n")
+        sent += 1
+    session.flush()
+    return sent
 
 
 def _base_url() -> str:

@@ -11,7 +11,9 @@ from app.models.followup import SCAN_STATUSES, AnswerRevision, Attachment, Clock
 from app.models.finance import FUNDERS, PAYMENT_REQUEST_KINDS, PAYMENT_REQUEST_STATUSES, Agreement, CoFinancing, PaymentRequest
 from app.models.form import FormVersion
 from app.models.instruction import REVIEWER_ROLES, Annotation, ConflictDeclaration, ExpertInvitation, SavedView
+from app.models.letters import EXPORT_STATUSES, LETTER_KINDS, ExportJob, LetterTemplate
 from app.models.ledger import ACCOUNT_KINDS, LEDGER_OPERATIONS, LEG_FIELDS, PAYMENT_KINDS, LedgerAccount, LedgerEntry, LedgerLeg
+from app.models.notification import NOTIFICATION_MODES, Notification, NotificationPreference
 from app.models.organisation import GRAND_EST_DEPARTMENTS, Membership, Organisation, OrganisationInvitation
 from app.models.review import EXPENSE_DECISIONS, REVIEW_STATUSES, InstructionReport, Review
 from app.models.token import TOKEN_SCOPES, ApiToken
@@ -42,6 +44,13 @@ __all__ = [
     "InterestDeclaration",
     "Vote",
     "Withdrawal",
+    "EXPORT_STATUSES",
+    "ExportJob",
+    "LETTER_KINDS",
+    "LetterTemplate",
+    "NOTIFICATION_MODES",
+    "Notification",
+    "NotificationPreference",
     "AnswerRevision",
     "EligibilityDecision",
     "EligibilityResult",

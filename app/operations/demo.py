@@ -149,6 +149,7 @@ def seed_demo(session: Session) -> dict[str, int]:
     from app.ledger.demo import seed_ledger
     from app.operations.demo_committee import seed_committee_demo
     from app.operations.demo_finance import seed_finance
+    from app.operations.demo_letters import seed_letters
     from app.operations.demo_payments import seed_payments
     from app.operations.demo_scoring import seed_scoring
 
@@ -158,6 +159,7 @@ def seed_demo(session: Session) -> dict[str, int]:
     seed_payments(session, plan)  # agreements, payment requests at several stages, co-financing
     seed_committee_demo(session)  # committee members, a decided session, an upcoming agenda
     seed_instruction(session)  # assignments, expert invitations, a private note, a saved view
+    seed_letters(session)  # deliberation numbers where none, decision letters, notifications
     audit.record(session, actor=None, role="system", object_type="plan", object_id=plan.id, action="seed_demo",
                  after={"calls": [ami.reference, pack.reference], "files": count})
     return {"users": len(users), "calls": 2, "files": count}

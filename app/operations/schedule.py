@@ -36,6 +36,8 @@ class TickReport:
     reminders: list[tuple[str, int]] = field(default_factory=list)
     transitions: list[tuple[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    exports_purged: list[int] = field(default_factory=list)
+    digests: int = 0
 
 
 def close_due_calls(session: Session, report: TickReport) -> None:
@@ -164,7 +166,18 @@ def tick(session: Session) -> TickReport:
     remind_due_files(session, report)
     remind_experts(session, report)
     fire_time_based(session, report)
+    housekeeping(session, report)
     return report
+
+
+def housekeeping(session: Session, report: TickReport) -> None:
+    """Purge old export results, send the daily digests (issue 8)."""
+    from app.notifications import send_digests
+    from app.operations.letters import purge_exports
+
+    report.exports_purged = purge_exports(session)
+    report.digests = send_digests(session)
+    session.commit()
 
 
 # Two stable ids taken in turn: a job cannot re-schedule its own id (the worker
