@@ -230,10 +230,6 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> dict[
         "TICK_INTERVAL_SECONDS": _int(env, "TICK_INTERVAL_SECONDS", 300, minimum=10),
         "WEBHOOK_URL": _str(env, "WEBHOOK_URL"),
         "DOCUMENTS_FOLDER": str(instance / "documents"),
-        # Payment schedule written in agreements (DOMAIN.md §4, Region's defaults):
-        # advance ≤ 30 %, advance + interim payments ≤ 80 %, balance on the final report.
-        "PAYMENT_ADVANCE_PERCENT": _int(env, "PAYMENT_ADVANCE_PERCENT", 30, minimum=0),
-        "PAYMENT_INTERIM_CEILING_PERCENT": _int(env, "PAYMENT_INTERIM_CEILING_PERCENT", 80, minimum=0),
         # An agreement is mandatory above 23,000 € (DOMAIN.md §5).
         "AGREEMENT_THRESHOLD_CENTS": _int(env, "AGREEMENT_THRESHOLD_EUROS", 23_000, minimum=0) * 100,
         # Background exports (ZIP of decision letters): where, and how long they are kept.

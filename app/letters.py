@@ -140,9 +140,9 @@ class PaymentStep:
 
 def payment_schedule(amount_cents: int) -> list[PaymentStep]:
     """Advance, interim payments up to a ceiling, balance (shares from the
-    configuration: ``PAYMENT_ADVANCE_PERCENT``, ``PAYMENT_INTERIM_CEILING_PERCENT``)."""
+    configuration: ``PAYMENT_ADVANCE_PERCENT``, ``PAYMENT_INTERIM_CAP_PERCENT``)."""
     advance_pct = current_app.config["PAYMENT_ADVANCE_PERCENT"]
-    ceiling_pct = current_app.config["PAYMENT_INTERIM_CEILING_PERCENT"]
+    ceiling_pct = current_app.config["PAYMENT_INTERIM_CAP_PERCENT"]
     advance = amount_cents * advance_pct // 100
     interim = amount_cents * ceiling_pct // 100 - advance
     return [

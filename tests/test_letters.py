@@ -53,7 +53,7 @@ def test_payment_schedule_takes_its_shares_from_the_configuration(app, monkeypat
         assert [s.amount_cents for s in steps] == [3_000_000, 5_000_000, 2_000_001]
         assert sum(s.amount_cents for s in steps) == 10_000_001
         monkeypatch.setitem(app.config, "PAYMENT_ADVANCE_PERCENT", 60)
-        monkeypatch.setitem(app.config, "PAYMENT_INTERIM_CEILING_PERCENT", 90)
+        monkeypatch.setitem(app.config, "PAYMENT_INTERIM_CAP_PERCENT", 90)
         assert [s.amount_cents for s in payment_schedule(1_000_000)] == [600_000, 300_000, 100_000]
 
 
