@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,7 +21,8 @@ from sqlalchemy import select
 from app.models import Application, CorrectionRequest
 from app.operations.demo import seed_demo
 from tests.e2e.conftest import Journey, in_db
-from tests.journey import CORRECTED, answers_for, INSTRUCTOR, DEMO_PASSWORD, PACK, document_for, file_keys, make_pdf, page_posts
+from tests.journey import (CORRECTED, DEMO_PASSWORD, INSTRUCTOR, PACK, answers_for, document_for, drain, file_keys,
+                           make_pdf, page_posts)
 
 # « Mécanique de précision d'Alsace », in the offline company registry (app/data/registry_offline.json).
 SIRET, DEPARTMENT = "38914502000175", "68"
@@ -201,6 +201,8 @@ def company_applies_to_the_pack_ia(state: State) -> None:
     assert f"Votre dossier {state.reference} est déposé" in page.inner_text("body")
     state.step(company, "dossier déposé")
 
+    drain(state.app)  # with Redis, the receipt and the checks are jobs: run them
+    page.reload()
     with page.expect_download() as download:
         page.locator(f'a[href="/espace/dossiers/{state.reference}/accuse-de-reception.pdf"]').first.click()
     receipt = Path(download.value.path()).read_bytes()
@@ -256,6 +258,7 @@ def company_corrects_and_resubmits(state: State) -> None:
     page.get_by_role("button", name="Redéposer le dossier").click()
     page.wait_for_load_state()
     state.step(company, "dossier redéposé")
+    drain(state.app)
 
     file = application(state)
     assert file.state == "eligibility_check"

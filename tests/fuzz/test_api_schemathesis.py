@@ -29,7 +29,7 @@ def test_no_api_operation_answers_500(app):
     for operation in every:
         operations += 1
 
-        @settings(max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @settings(max_examples=10, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy())
         def call(case):
             response = case.call(headers=headers)

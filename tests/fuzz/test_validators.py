@@ -16,7 +16,6 @@ from app.callforms import values
 from tests.journey import AMI, PACK, answers_for, definition
 
 FIELDS = {(call, f.key): f for call in (PACK, AMI) for f in definition(call).fields if f.type not in ("file", "rows")}
-ROWS = [f for call in (PACK, AMI) for f in definition(call).fields if f.type == "rows"]
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 # What people type: digits, separators, French words, spaces of every kind, letters, symbols.

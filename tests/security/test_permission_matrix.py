@@ -31,7 +31,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Application, Attachment, Membership, Message, User
+from app.models import Application, Attachment, Membership, User
 from werkzeug.datastructures import FileStorage
 
 from app.documents import store_document

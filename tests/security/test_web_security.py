@@ -101,7 +101,18 @@ def test_hsts_over_https_and_in_production_not_over_plain_http(app):
     assert "Strict-Transport-Security" not in forged.headers
 
 
-def test_hsts_always_in_production(tmp_path):
+@pytest.fixture
+def keep_form_settings():
+    """A production app turns off the test e-mail domains in the form
+    validators (a module setting): put them back for the next tests."""
+    from app.callforms import values
+
+    saved = dict(values.SETTINGS)
+    yield
+    values.SETTINGS.update(saved)
+
+
+def test_hsts_always_in_production(tmp_path, keep_form_settings):
     from app import create_app
 
     production = create_app(env={"GUICHET_ENV": "production", "GUICHET_INSTANCE": str(tmp_path),
