@@ -10,7 +10,8 @@ FLASK  := $(BIN)/flask --app wsgi
 
 install: system-deps $(VENV)/.installed translations
 
-# libmagic (python-magic) and DejaVu fonts (PDFs), from Debian when missing.
+# libmagic (python-magic), DejaVu fonts (PDFs) and Chromium (browser tests), from Debian
+# when missing; axe-core (accessibility checks) from the npm registry.
 system-deps:
 	scripts/system-deps.sh
 

@@ -1,0 +1,229 @@
+"""Web security, checked over the whole URL map where it can be: CSRF on
+every state-changing request, security headers on every page, no inline
+script or style in the templates (the CSP forbids them), HTTPS-only
+transport (HSTS), script injection in every free-text field rendered back,
+SQL injection in filters and search. (Session renewal, logout, login rate
+limiting, upload attacks and API tokens: tests/test_auth.py,
+tests/test_attachments.py, tests/test_api.py.)"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from app.models import Application, AuditEntry, Organisation, User
+from app.operations.demo import seed_demo
+from tests.factories import login
+from tests.journey import (APPLICANT, DEMO_PASSWORD, INSTRUCTOR, PACK, answers_for, api_headers, complete_draft_api,
+                           definition, org_of, text_of)
+from tests.security.test_permission_matrix import in_db, routes
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+XSS = "<script>alert('xss')</script><img src=x onerror=alert(1)>"
+
+
+def concrete(rule) -> str:
+    return re.sub(r"<(?:[^:<>]+:)?[^<>]+>", "1", rule.rule)
+
+
+# --------------------------------------------------------------------------- CSRF
+
+
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_every_state_changing_page_request_without_csrf_token_is_400(app, csrf, signed_in):
+    """Every non-API route taking POST/PUT/PATCH/DELETE, from the URL map,
+    refuses a request without the token (the API uses bearer tokens, not
+    cookies: it is exempt)."""
+    client = app.test_client()
+    if signed_in:
+        with in_db(app) as s:
+            seed_demo(s)
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get("/connexion").get_data(as_text=True))
+        assert login(client, APPLICANT, DEMO_PASSWORD).status_code == 400  # the login form itself
+        response = client.post("/connexion", data={"email": APPLICANT, "password": DEMO_PASSWORD,
+                                                   "csrf_token": token.group(1)})
+        assert response.status_code == 302
+    checked = []
+    for rule, method in routes(app):
+        if method not in STATE_CHANGING or rule.endpoint.startswith("api."):
+            continue
+        response = client.open(concrete(rule), method=method, data={"x": "1"})
+        assert response.status_code == 400, f"{method} {rule.rule} answers {response.status_code} without a CSRF token"
+        assert "Le formulaire a expiré" in text_of(response)
+        checked.append(rule.endpoint)
+    assert len(checked) >= 30
+
+
+# --------------------------------------------------------------------------- headers
+
+
+def assert_security_headers(response, where: str) -> None:
+    csp = response.headers.get("Content-Security-Policy", "")
+    directives = {d.split()[0]: d.split()[1:] for d in csp.split(";") if d.strip()}
+    scripts = directives.get("script-src", directives.get("default-src"))
+    assert scripts, f"{where}: no script-src in the CSP"
+    assert "'unsafe-inline'" not in scripts and "'unsafe-eval'" not in scripts, where
+    assert "'unsafe-inline'" not in directives.get("style-src", []), where
+    assert directives.get("frame-ancestors") == ["'none'"], where
+    assert directives.get("object-src") == ["'none'"], where
+    assert response.headers.get("X-Frame-Options") == "DENY", where
+    assert response.headers.get("X-Content-Type-Options") == "nosniff", where
+    assert response.headers.get("Referrer-Policy") == "same-origin", where
+
+
+def test_every_get_route_sends_the_security_headers(app):
+    """Every GET route of the map (with made-up values: a 404 page counts
+    too), for a visitor and a signed-in person, plus the API's answers."""
+    with in_db(app) as s:
+        seed_demo(s)
+    visitor, member = app.test_client(), app.test_client()
+    assert login(member, APPLICANT, DEMO_PASSWORD).status_code == 302
+    for rule, method in routes(app):
+        if method != "GET":
+            continue
+        for client in (visitor, member):
+            response = client.get(concrete(rule) if rule.endpoint != "static" else "/static/css/guichet.css")
+            assert_security_headers(response, f"GET {rule.rule} ({response.status_code})")
+    assert "no-store" in member.get("/espace/").headers["Cache-Control"]
+
+
+def test_hsts_over_https_and_in_production_not_over_plain_http(app):
+    client = app.test_client()
+    assert "Strict-Transport-Security" not in client.get("/").headers  # local http: no HSTS
+    secure = client.get("/", base_url="https://guichet.example")
+    assert secure.headers["Strict-Transport-Security"].startswith("max-age=63072000")
+    # No ProxyFix is configured: a forged X-Forwarded-Proto does not make a plain request "secure".
+    forged = client.get("/", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in forged.headers
+
+
+@pytest.fixture
+def keep_form_settings():
+    """A production app turns off the test e-mail domains in the form
+    validators (a module setting): put them back for the next tests."""
+    from app.callforms import values
+
+    saved = dict(values.SETTINGS)
+    yield
+    values.SETTINGS.update(saved)
+
+
+def test_hsts_always_in_production(tmp_path, keep_form_settings):
+    from app import create_app
+
+    production = create_app(env={"GUICHET_ENV": "production", "GUICHET_INSTANCE": str(tmp_path),
+                                 "SECRET_KEY": "x" * 40, "DATABASE_URL": f"sqlite:///{tmp_path}/p.db"})
+    response = production.test_client().get("/static/css/guichet.css")
+    assert "max-age=" in response.headers["Strict-Transport-Security"]
+    assert production.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_templates_have_no_inline_script_style_or_event_handler():
+    """What the CSP would block in a browser, found in the source instead."""
+    problems = []
+    for path in sorted((ROOT / "templates").rglob("*.html")):
+        text = path.read_text(encoding="utf-8")
+        for match in re.finditer(r"<script\b(?![^>]*\bsrc=)[^>]*>", text):
+            problems.append(f"{path.name}: inline script {match.group(0)}")
+        for match in re.finditer(r"<[a-z][^>]*\s(style|on[a-z]+)\s*=", text):
+            problems.append(f"{path.name}: {match.group(1)}= attribute")
+        if re.search(r"<style\b", text):
+            problems.append(f"{path.name}: <style> element")
+        if "javascript:" in text:
+            problems.append(f"{path.name}: javascript: URL")
+    assert problems == []
+
+
+# --------------------------------------------------------------------------- script injection
+
+
+def free_text_keys() -> list[str]:
+    return [f.key for f in definition(PACK).fields
+            if f.type in ("text", "long_text") and (getattr(f, "max_length", None) or 1000) >= 100]
+
+
+def test_script_injection_in_every_free_text_field_is_escaped_where_shown(app, outbox):
+    """A payload in every free-text answer, the title, an organisation's name,
+    the person's name, a message, a request for corrections and a
+    justification: shown escaped on every page that renders them."""
+    with in_db(app) as s:
+        seed_demo(s)
+    with in_db(app) as s:
+        org = org_of(s, APPLICANT)
+        user = s.execute(select(User).where(User.email == APPLICANT)).scalar_one()
+        user.name = f"Camille {XSS}"
+    api = app.test_client()
+    headers = api_headers(api)
+    reference = complete_draft_api(api, headers, PACK, org, title=f"Titre {XSS}")
+    answers = answers_for(PACK, org)
+    keys = free_text_keys()
+    assert len(keys) >= 5
+    for key in keys:
+        if key in answers and isinstance(answers[key], str) and "@" not in answers[key]:
+            answers[key] = f"{answers[key][:40]} {XSS}"
+    response = api.patch(f"/api/v1/applications/{reference}", headers=headers, json={"answers": answers})
+    assert response.status_code == 200, response.get_json()
+
+    client = app.test_client()
+    assert login(client, APPLICANT, DEMO_PASSWORD).status_code == 302
+    draft_pages = [f"/espace/dossiers/{reference}/brouillon"] + [
+        f"/espace/dossiers/{reference}/brouillon/{s.key}" for s in definition(PACK).sections]
+    response = client.post(f"/espace/organisations/{org['siret']}/modifier", data={"name": f"Atelier {XSS}"})
+    assert response.status_code in (302, 303), text_of(response)[-800:]
+    assert api.post(f"/api/v1/applications/{reference}/submit", headers=headers).status_code == 200
+    client.post(f"/espace/dossiers/{reference}/messages", data={"body": f"Question {XSS}"})
+    staff = app.test_client()
+    assert login(staff, INSTRUCTOR, DEMO_PASSWORD).status_code == 302
+    staff.post(f"/instruction/dossiers/{reference}/messages", data={"body": f"Réponse {XSS}"})
+
+    pages = [(client, p) for p in draft_pages] + [
+        (client, f"/espace/dossiers/{reference}"), (client, "/espace/"), (client, f"/espace/organisations/{org['siret']}"),
+        (client, "/espace/organisations"), (staff, f"/instruction/dossiers/{reference}"), (staff, "/instruction/")]
+    shown = 0
+    for who, path in pages:
+        page = who.get(path)
+        body = page.get_data(as_text=True)
+        assert "<script>alert" not in body and "<img src=x" not in body, path
+        shown += body.count("&lt;script&gt;alert(")
+    assert shown >= 10  # the payloads are there, escaped
+
+
+# --------------------------------------------------------------------------- SQL injection
+
+
+SQLI = ["' OR '1'='1", "1; DROP TABLE applications; --", "' UNION SELECT password_hash FROM users --", "%' --", "\\'; --"]
+
+
+def test_sql_injection_in_filters_and_search_finds_nothing_and_changes_nothing(app):
+    with in_db(app) as s:
+        seed_demo(s)
+        before = (s.scalar(select(func.count(Application.id))), s.scalar(select(func.count(User.id))),
+                  s.scalar(select(func.count(Organisation.id))), s.scalar(select(func.count(AuditEntry.id))))
+    api = app.test_client()
+    headers = api_headers(api)
+    client = app.test_client()
+    assert login(client, APPLICANT, DEMO_PASSWORD).status_code == 302
+    staff = app.test_client()
+    assert login(staff, INSTRUCTOR, DEMO_PASSWORD).status_code == 302
+    for payload in SQLI:
+        listing = api.get("/api/v1/applications", headers=headers, query_string={"state": payload})
+        assert listing.status_code == 200 and listing.get_json()["items"] == []
+        for name in ("limit", "offset"):
+            assert api.get("/api/v1/applications", headers=headers, query_string={name: payload}).status_code == 422
+        assert api.get(f"/api/v1/applications/{payload}", headers=headers).status_code == 404
+        assert api.get(f"/api/v1/organisations/{payload}", headers=headers).status_code in (404, 422)
+        assert api.get(f"/api/v1/calls/{payload}/form", headers=headers).status_code == 404
+        assert client.get(f"/espace/dossiers/{payload}").status_code == 404
+        lookup = client.get("/espace/organisations/nouvelle", query_string={"siret": payload})
+        assert lookup.status_code == 200 and "SIRET" in text_of(lookup)
+        assert client.get("/espace/deposer", query_string={"appel": payload}).status_code == 200
+        assert staff.get("/instruction/", query_string={"page": payload}).status_code == 200
+        assert staff.get(f"/instruction/dossiers/{payload}").status_code == 404
+    with in_db(app) as s:
+        after = (s.scalar(select(func.count(Application.id))), s.scalar(select(func.count(User.id))),
+                 s.scalar(select(func.count(Organisation.id))), s.scalar(select(func.count(AuditEntry.id))))
+    assert after[:3] == before[:3]
