@@ -219,6 +219,13 @@ def instructor_checks_and_requests_a_correction(state: State) -> None:
     state.step(instructor, "liste des dossiers")
     page.get_by_role("link", name=state.reference).first.click()
     page.wait_for_load_state()
+    # Before opening the file, the instructor declares their links with it (conflicts of interest).
+    assert "/conflit" in page.url
+    state.step(instructor, "déclaration de conflit d'intérêts")
+    page.check("#conflict-no")
+    page.get_by_role("button", name="Enregistrer ma déclaration").click()
+    page.wait_for_load_state()
+    assert page.url.endswith(f"/instruction/dossiers/{state.reference}")
     state.step(instructor, "dossier déposé")
     page.locator('form[action$="/transitions/start_eligibility"] button[type="submit"]').click()
     page.wait_for_load_state()
