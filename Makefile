@@ -44,7 +44,8 @@ worker: install
 bench: install
 	scripts/services.sh install
 	scripts/services.sh start
-	eval "$$(scripts/services.sh env)" && $(BIN)/python bench/run.py
+	eval "$$(scripts/services.sh env)" && BENCH_DATABASE_URL="$${DATABASE_URL%/*}/guichet_bench" \
+		BENCH_REDIS_URL="$${REDIS_URL%/*}/9" SCENARIOS="$(SCENARIOS)" $(BIN)/python bench/run.py
 
 services:
 	scripts/services.sh install

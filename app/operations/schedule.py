@@ -133,8 +133,19 @@ def remind_due_files(session: Session, report: TickReport) -> None:
 
 
 def fire_time_based(session: Session, report: TickReport) -> None:
+    """Fire ``lapse`` where its guard passes. Only a file decided long enough
+    ago can lapse (``lapse_due``): the candidates are chosen in SQL — a month
+    has at least 28 days, so this keeps every file the guard would accept —
+    instead of trying the transition on every approved file (minutes at
+    100,000 files, past the job's timeout: see docs/PERFORMANCE.md)."""
+    from app.formatting import PARIS
+
+    months = min(current_app.config["LAPSE_START_MONTHS"], current_app.config["LAPSE_COMPLETION_MONTHS"])
+    decided_before = utcnow().astimezone(PARIS).date() - timedelta(days=28 * months)
     candidates = session.execute(
-        select(Application.id).where(Application.state.in_(("approved", "agreement", "payments")))
+        select(Application.id).where(Application.state.in_(("approved", "agreement", "payments")),
+                                     Application.decided_on.is_not(None), Application.decided_on < decided_before)
+        .order_by(Application.id)
     ).scalars().all()
     for application_id in candidates:
         application = session.get(Application, application_id)
