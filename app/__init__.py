@@ -77,8 +77,13 @@ def register_extensions(app: Flask) -> None:
     def load_user(user_id: str):
         from app.models import User
 
-        user = db.session.get(User, int(user_id))
-        return user if user is not None and user.active else None
+        ident, _sep, epoch = user_id.partition(".")
+        if not ident.isdigit() or not epoch.isdigit():
+            return None
+        user = db.session.get(User, int(ident))
+        if user is None or not user.active or user.session_epoch != int(epoch):
+            return None  # a session ended by logout or a new password
+        return user
 
     @app.teardown_appcontext
     def _cleanup(exc: BaseException | None) -> None:

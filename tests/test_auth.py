@@ -290,6 +290,38 @@ def test_logout_destroys_the_session(app, client):
     assert path_of(after.headers["Location"]) == "/connexion"
 
 
+def test_a_copy_of_the_session_cookie_is_dead_after_logout(app, client):
+    """Flask's session lives in a signed cookie: logging out must also refuse a
+    copy taken before (the account's session epoch is part of the session id)."""
+    email = create_user(app)
+    login(client, email)
+    with client.session_transaction() as s:
+        stolen = dict(s)
+    assert client.post("/deconnexion").status_code == 302
+    with client.session_transaction() as s:
+        s.update(stolen)  # replay the old cookie's content
+    replay = client.get("/espace/")
+    assert replay.status_code == 302 and path_of(replay.headers["Location"]) == "/connexion"
+    login(client, email)  # logging in again works and gives a fresh session
+    assert client.get("/espace/").status_code == 200
+
+
+def test_a_new_password_ends_the_other_sessions(app, client):
+    from app.extensions import db
+    from app.models import User
+    from app.operations.accounts import reset_password
+
+    email = create_user(app)
+    login(client, email)
+    assert client.get("/espace/").status_code == 200
+    with app.app_context():
+        user = db.session.execute(db.select(User).where(User.email == email)).scalar_one()
+        reset_password(db.session, user, "un autre mot de passe bien long")
+        db.session.commit()
+    after = client.get("/espace/")
+    assert after.status_code == 302 and path_of(after.headers["Location"]) == "/connexion"
+
+
 def test_logout_by_get_is_not_allowed(app, client):
     email = create_user(app)
     login(client, email)

@@ -58,6 +58,9 @@ def login():
 @bp.post("/deconnexion")
 @login_required
 def logout():
+    if current_user.is_authenticated:
+        current_user.end_sessions()  # a copy of this session's cookie no longer logs anyone in
+        commit()
     logout_user()
     session.clear()
     flash(_("Vous êtes déconnecté."), "info")

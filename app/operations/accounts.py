@@ -181,6 +181,7 @@ def reset_password(session: Session, user: User, password: str) -> None:
     if problem:
         raise UserFacingError(problem)
     user.set_password(password)
+    user.end_sessions()  # a new password logs out every other session
     if user.email_confirmed_at is None:  # the reset link proved the address
         user.email_confirmed_at = utcnow()
     audit.record(session, actor=user, role=None, object_type="user", object_id=user.id, action="reset_password")
