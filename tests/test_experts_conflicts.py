@@ -170,7 +170,7 @@ def test_an_expert_who_submitted_the_review_is_not_reminded(app, case, outbox):
 
 # --- conflicts of interest ---------------------------------------------------
 
-FILE_ROUTES = [  # every route of the instruction blueprint on one file, GET and POST
+FILE_ROUTES = [  # every staff route on one file (instruction and reviews blueprints), GET and POST
     ("get", "/instruction/dossiers/{ref}"),
     ("get", "/instruction/dossiers/{ref}/accuse-de-reception.pdf"),
     ("get", "/instruction/dossiers/{ref}/pieces/1"),
@@ -183,13 +183,22 @@ FILE_ROUTES = [  # every route of the instruction blueprint on one file, GET and
     ("post", "/instruction/dossiers/{ref}/attribution"),
     ("post", "/instruction/dossiers/{ref}/experts"),
     ("post", "/instruction/dossiers/{ref}/experts/1/revoquer"),
+    ("get", "/instruction/dossiers/{ref}/avis"),
+    ("post", "/instruction/dossiers/{ref}/avis"),
+    ("post", "/instruction/dossiers/{ref}/avis/1/rouvrir"),
+    ("get", "/instruction/dossiers/{ref}/rapport"),
+    ("post", "/instruction/dossiers/{ref}/rapport"),
+    ("get", "/instruction/dossiers/{ref}/rapport.pdf"),
+    ("post", "/instruction/dossiers/{ref}/rapport.pdf"),
+    ("post", "/instruction/dossiers/{ref}/rapport/proposition"),
 ]
 
 
 def test_file_routes_list_is_complete(app):
-    rules = {r.rule for r in app.url_map.iter_rules() if r.endpoint.startswith("instruction.") and "<reference>" in r.rule}
+    rules = {r.rule for r in app.url_map.iter_rules() if r.rule.startswith("/instruction/dossiers/<reference>")}
     covered = {path.replace("{ref}", "<reference>").replace("transitions/start_eligibility", "transitions/<name>")
                .replace("pieces/1", "pieces/<int:attachment_id>").replace("experts/1/", "experts/<int:invitation_id>/")
+               .replace("avis/1/", "avis/<int:review_id>/")
                for _method, path in FILE_ROUTES}
     assert rules - {"/instruction/dossiers/<reference>/conflit"} == covered
 
