@@ -193,10 +193,119 @@ def gunicorn_workers() -> int:
     return int(os.environ.get("BENCH_GUNICORN_WORKERS", "4" if (os.cpu_count() or 1) >= 2 else "2"))
 
 
+ACCESS_FORMAT = "%(m)s %(U)s?%(q)s %(s)s %(D)s"
+
+
+def access_log(log: Path) -> Path:
+    return log.with_name(log.stem + "-access.log")
+
+
+def server_times(log: Path, marker: str) -> dict[str, float]:
+    """Server-side seconds of the requests whose query string holds ``marker=<tag>``, by tag,
+    read from the gunicorn access log of the server logging to ``log``."""
+    out: dict[str, float] = {}
+    path = access_log(log)
+    if not path.exists():
+        return out
+    for line in path.read_text(errors="replace").splitlines():
+        parts = line.split()
+        if len(parts) != 4 or not parts[3].isdigit():
+            continue
+        for pair in parts[1].partition("?")[2].split("&"):
+            key, _eq, value = pair.partition("=")
+            if key == marker:
+                out[value] = int(parts[3]) / 1_000_000
+    return out
+
+
+def worker_pids(master: int) -> list[int]:
+    """The pids of the children of ``master`` (gunicorn's workers), from /proc."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == master:
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def cpu_ticks(pid: int) -> int:
+    """User + system CPU time of ``pid`` in clock ticks (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+def rss_kib(pid: int, field: str = "VmRSS") -> int | None:
+    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of ``pid``, KiB; None once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Reset ``VmHWM`` of ``pid`` to its current RSS (Linux ≥ 4.0, own processes); False when refused."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+class RssSampler:
+    """Samples the RSS of a gunicorn master's workers every ``interval`` seconds in a
+    thread, and reads their kernel peak (``VmHWM``, reset at start when allowed):
+    ``serving()`` is the worker that used the most CPU meanwhile (the one that served)."""
+
+    def __init__(self, master: int, interval: float = 0.02) -> None:
+        self.pids = worker_pids(master)
+        self.interval = interval
+        self.baseline = {pid: rss_kib(pid) or 0 for pid in self.pids}
+        self.peak = dict(self.baseline)
+        self.hwm_reset = {pid: reset_peak_rss(pid) for pid in self.pids}
+        self.cpu = {pid: cpu_ticks(pid) for pid in self.pids}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid in self.pids:
+                self.peak[pid] = max(self.peak[pid], rss_kib(pid) or 0)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for pid in self.pids:
+            self.peak[pid] = max(self.peak[pid], rss_kib(pid) or 0)
+            if self.hwm_reset[pid]:
+                self.peak[pid] = max(self.peak[pid], rss_kib(pid, "VmHWM") or 0)
+        self.cpu = {pid: cpu_ticks(pid) - before for pid, before in self.cpu.items()}
+
+    def serving(self) -> int:
+        return max(self.pids, key=lambda pid: self.cpu[pid])
+
+
 def start_gunicorn(app_spec: str, env: dict[str, str], log: Path, probe: str = "/") -> Server:
     port = free_port()
+    # The access log gives each request's server-side duration (``%(D)s``, microseconds): see ``server_times``.
     cmd = [sys.executable, "-m", "gunicorn", "--workers", str(gunicorn_workers()), "--bind", f"{LOOPBACK}:{port}",
-           "--backlog", "2048", "--timeout", "60", "--log-level", "warning", app_spec]
+           "--backlog", "2048", "--timeout", "60", "--log-level", "warning",
+           "--access-logfile", str(access_log(log)), "--access-logformat", ACCESS_FORMAT, app_spec]
     handle = log.open("wb")
     process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
     url = f"http://{LOOPBACK}:{port}"
@@ -254,6 +363,13 @@ class Context:
                                                       probe="/api/v1/openapi.json")
         return self._servers["guichet"].url  # type: ignore[return-value]
 
+    def server_pid(self, name: str = "guichet") -> int:
+        """The pid of a started server's gunicorn master (its workers are its children)."""
+        return self._servers[name].process.pid
+
+    def server_log(self, name: str = "guichet") -> Path:
+        return self._servers[name].log
+
     def ceiling_url(self) -> str:
         if "ceiling" not in self._servers:
             self._servers["ceiling"] = start_gunicorn("bench.ceiling_app:app", self.env,
@@ -264,6 +380,10 @@ class Context:
         if self.redis_url and not self._workers:
             for i in range(self.rq_workers):
                 self._workers.append(start_rq_worker(self.env, self.workdir / f"rq-worker-{i}.log"))
+
+    @property
+    def has_rq_workers(self) -> bool:
+        return bool(self._workers)
 
     def wait_jobs_done(self, seconds: float) -> bool:
         """Wait (bounded) until the RQ queues are empty and no job is running."""
@@ -292,6 +412,54 @@ class Context:
             server.stop()
         self._servers.clear()
         self._workers.clear()
+
+
+def staff_password(app: Any, email: str) -> str:
+    """Give the demo account ``email`` a fresh random password in the database of
+    ``app`` (production refuses the demo password) and return it."""
+    import secrets
+
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import User
+
+    password = secrets.token_urlsafe(18)
+    with app.app_context():
+        user = db.session.execute(select(User).where(User.email == email)).scalar_one()
+        user.set_password(password)
+        db.session.commit()
+    return password
+
+
+def web_login(base: str, email: str, password: str):
+    """A ``requests`` session logged in through the real form (CSRF token included).
+    The app runs as in production, so its cookies are ``Secure``: the session
+    clears that flag after each response so that they go back over plain HTTP
+    (within a redirect chain they would not: ask with ``allow_redirects=False``).
+    Safe only because every URL is checked to be 127.0.0.1."""
+    import re
+
+    import requests
+
+    class LoopbackSession(requests.Session):
+        def request(self, *args: Any, **kwargs: Any):
+            response = super().request(*args, **kwargs)
+            for cookie in self.cookies:
+                cookie.secure = False
+            return response
+
+    http = LoopbackSession()
+    page = http.get(require_loopback(base + "/connexion"), timeout=30)
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text) or \
+        re.search(r'value="([^"]+)"[^>]*name="csrf_token"', page.text)
+    if match is None:
+        raise RuntimeError(f"no CSRF token on the login page (HTTP {page.status_code})")
+    response = http.post(require_loopback(base + "/connexion"), allow_redirects=False, timeout=30,
+                         data={"email": email, "password": password, "csrf_token": match.group(1)})
+    if response.status_code != 302:
+        raise RuntimeError(f"login of {email} failed: HTTP {response.status_code}")
+    return http
 
 
 def scratch_dir() -> Path:

@@ -102,6 +102,15 @@ def prepare(small: bool, scale: int) -> tuple[Context, Result]:
         started = time.perf_counter()
         flask(env, "seed-demo", "--scale", str(scale))
         seeded = time.perf_counter() - started
+        if url.startswith("postgresql"):
+            # Fresh statistics, as a live database has: right after the bulk load autovacuum has not analysed
+            # the tables yet, and the first minute of requests ran on plans for empty tables (bench/FINDINGS.md).
+            from sqlalchemy import create_engine, text
+
+            engine = create_engine(url, isolation_level="AUTOCOMMIT")
+            with engine.connect() as conn:
+                conn.execute(text("ANALYZE"))
+            engine.dispose()
     # The web and worker processes run as in production (scrypt, no debug, log mail).
     env.update({"GUICHET_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48)})
     ctx = Context(database_url=url, redis_url=redis_url, env=env, workdir=workdir, small=small)

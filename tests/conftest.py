@@ -45,6 +45,10 @@ class IsolatedClient(FlaskClient):
             # transaction is BEGIN IMMEDIATE) and hide its data from the request:
             # end it, as the fixture's own request would have.
             db.session.commit()
+        # A streamed answer (CSV, XLSX, open data) is read to its end and closed within
+        # the request's own context, as a server does: left open, its generator would
+        # keep the request's transaction (SQLite's write lock) until garbage-collected.
+        kwargs.setdefault("buffered", True)
         return contextvars.Context().run(super().open, *args, **kwargs)
 
 

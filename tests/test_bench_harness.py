@@ -42,7 +42,37 @@ def test_percentile():
     assert 99 <= harness.percentile(range(1, 101), 99) <= 100
 
 
-def test_small_run_writes_results_and_reports_unbuilt_scenarios_as_not_measured(tmp_path, monkeypatch):
+def test_server_times_reads_the_tagged_requests_of_the_gunicorn_access_log(tmp_path):
+    log = tmp_path / "gunicorn-guichet.log"
+    harness.access_log(log).write_text(
+        "GET /instruction/espace/?stage=instruction&bench=0-3 200 81250\n"
+        "GET /api/v1/openapi.json? 200 900\n"
+        "GET /instruction/espace/?bench=0-4&sort=amount 200 1500000\n"
+        "garbage line\n")
+    assert harness.server_times(log, "bench") == {"0-3": 0.08125, "0-4": 1.5}
+    assert harness.server_times(tmp_path / "none.log", "bench") == {}
+
+
+def test_rss_sampler_finds_the_children_of_a_process_and_their_memory():
+    import os
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        assert child.pid in harness.worker_pids(os.getpid())
+        with harness.RssSampler(os.getpid(), interval=0.01) as sampler:
+            pass
+        assert sampler.peak[child.pid] >= sampler.baseline[child.pid] > 0
+        assert sampler.serving() in sampler.pids
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_small_run_writes_results_and_reports_postgres_only_scenarios_as_not_measured(tmp_path, monkeypatch):
+    """On SQLite (the smoke run) the scenarios whose targets are PostgreSQL's answer
+    "not measured" with their reason, under their results' names."""
     for name in ("BENCH_DATABASE_URL", "BENCH_REDIS_URL", "SCENARIOS", "BENCH_SCALE"):
         monkeypatch.delenv(name, raising=False)
     output, doc = tmp_path / "results.json", tmp_path / "PERFORMANCE.md"

@@ -1,16 +1,20 @@
-"""letters: 1,000 letters rendered by Guichet's ReportLab renderers
-(app/documents.py ``RENDERERS``), at least half as many per second as a bare
-ReportLab canvas carrying the same text line by line in the same embedded
-font (the ceiling: a standard Helvetica page cannot show the narrow no-break
-spaces of French amounts, so the letters embed DejaVu Sans).
+"""letters: 1,000 decision letters rendered by Guichet's ReportLab renderer
+(``app.documents.RENDERERS["lettre_decision"]``, the letter the workflow's
+``approve`` and ``reject`` transitions queue), at least half as many per
+second as a bare ReportLab canvas carrying the same text line by line in the
+same embedded font (the ceiling: a standard Helvetica page cannot show the
+narrow no-break spaces of French amounts, so the letters embed DejaVu Sans).
 
-The decision letter is being written in another branch; until it is merged
-the receipt (``accuse_reception``) stands in for it: ``TEMPLATE`` names the
-renderer, so the decision letter is measured by setting it to its template
-name once it is in ``RENDERERS``. Letters are rendered as the ``pdf`` job
-renders them (the file loaded by the session, its organisation, call, answers
-and attachments read), cycling over up to 50 submitted files (those of
-the deadline rush, with answers and documents, when it ran). Bounded: ``LETTERS`` letters or ``SECONDS`` seconds.
+A decision letter needs a decided file: a deliberation number, a decision
+date, and for an approval the awarded (or proposed) amount. Letters are
+rendered as the ``pdf`` job renders them (the file loaded afresh by the
+session, its organisation, call, the call's letter text, the reason of the
+transition from the audit log), cycling over up to ``FILES`` decided files,
+approvals first: those decided by the committee in ``ledger_contention`` when
+it ran, then the demo's. When fewer than ``FILES`` are decided, synthetic
+files in ``approved`` are given a deliberation number, a decision date and an
+awarded amount beforehand (not timed; the bench database only). Bounded:
+``LETTERS`` letters or ``SECONDS`` seconds.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import time
 
 from bench.harness import Context, Result, at_least
 
-TEMPLATE = "accuse_reception"
+TEMPLATE = "lettre_decision"
+FILES = 50
 LETTERS = 1000
 SECONDS = 240.0
 RATIO_TARGET = 0.5
@@ -46,31 +51,64 @@ def bare_page(lines: list[str], font: str = "Helvetica") -> bytes:
     return out.getvalue()
 
 
+def decided_files(ctx: Context, wanted: int) -> list[int]:
+    """Up to ``wanted`` decided files (approvals first, latest first); synthetic approved ones
+    are given a decision when too few are decided."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import Application, utcnow
+
+    def decided() -> list[int]:
+        return list(db.session.execute(
+            select(Application.id).where(Application.deliberation_number.is_not(None),
+                                         Application.decided_on.is_not(None),
+                                         Application.state.in_(("approved", "rejected")))
+            .order_by((Application.state == "approved").desc(), Application.id.desc()).limit(wanted)).scalars())
+
+    with ctx.app.app_context():
+        session = db.session
+        ids = decided()
+        if len(ids) < wanted:
+            decided_on = utcnow().date() - timedelta(days=3)
+            for n, application in enumerate(session.execute(
+                    select(Application).where(Application.state == "approved", Application.deliberation_number.is_(None))
+                    .order_by(Application.id).limit(wanted - len(ids))).scalars(), start=1):
+                application.deliberation_number = f"BENCH-{decided_on:%Y-%m}-{n:04d}"
+                application.decided_on = decided_on
+                application.proposed_amount_cents = application.proposed_amount_cents or application.requested_amount_cents
+                application.awarded_amount_cents = application.awarded_amount_cents or application.proposed_amount_cents
+            session.commit()
+            ids = decided()
+    return ids
+
+
 def run(ctx: Context) -> list[Result]:
     from pypdf import PdfReader
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
     from app.documents import RENDERERS, fonts
     from app.extensions import db
-    from app.models import Application, Attachment
+    from app.models import Application
 
     total = 50 if ctx.small else LETTERS
     _kind, renderer = RENDERERS[TEMPLATE]
+    ids = decided_files(ctx, FILES)
+    if not ids:
+        raise RuntimeError("no decided file to write decision letters for")
     with ctx.app.app_context():
         session = db.session
-        submitted = select(Application.id).where(Application.submitted_at.is_not(None))
-        # The files of the deadline rush (answers and four documents) when it ran; else the demo's, oldest first.
-        ids = session.execute(submitted.where(Application.id.in_(select(Attachment.application_id)))
-                              .order_by(Application.id.desc()).limit(50)).scalars().all()
-        if len(ids) < 10:
-            ids += session.execute(submitted.order_by(Application.id).limit(50 - len(ids))).scalars().all()
-        if not ids:
-            raise RuntimeError("no submitted file to write letters for")
+        approvals = session.execute(select(func.count()).where(Application.id.in_(ids),
+                                                                Application.state == "approved")).scalar_one()
         texts = {}
         for application_id in ids:
             content = renderer(session, session.get(Application, application_id))
             texts[application_id] = [line for page in PdfReader(io.BytesIO(content)).pages
                                      for line in (page.extract_text() or "").splitlines()]
+        session.rollback()
+        pages = sum(len(PdfReader(io.BytesIO(renderer(session, session.get(Application, i)))).pages) for i in ids[:5])
         session.rollback()
 
         deadline = time.monotonic() + SECONDS
@@ -92,8 +130,11 @@ def run(ctx: Context) -> list[Result]:
         bare += 1
     bare_rate = bare / (time.perf_counter() - started)
     ratio = letters_rate / bare_rate
+    lines = sum(len(t) for t in texts.values()) / len(texts)
     return [at_least("letters", round(letters_rate, 1), "letters/s", round(RATIO_TARGET * bare_rate, 1),
                      ceiling=round(bare_rate, 1), ratio=round(ratio, 3),
-                     note=f"{done} letters ({TEMPLATE}; the decision letter is not in this branch); target = half "
-                          f"the ceiling; ceiling = {bare} bare ReportLab canvases of the same text, line by line, in the "
-                          "letters' embedded font (DejaVu Sans: French typography needs it)")]
+                     note=f"{done} decision letters ({TEMPLATE}) over {len(ids)} decided files ({approvals} approvals, "
+                          f"{len(ids) - approvals} refusals; about {pages / min(5, len(ids)):.1f} pages and {lines:.0f} "
+                          f"lines each); target = half the ceiling; ceiling = {bare} bare ReportLab canvases of the "
+                          "same text, line by line, in the letters' embedded font (DejaVu Sans: French typography "
+                          "needs it)")]

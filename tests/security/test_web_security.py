@@ -27,7 +27,12 @@ XSS = "<script>alert('xss')</script><img src=x onerror=alert(1)>"
 
 
 def concrete(rule) -> str:
-    return re.sub(r"<(?:[^:<>]+:)?[^<>]+>", "1", rule.rule)
+    """The rule with made-up values: "1" for each variable, the first choice of an ``any(...)`` one."""
+    def value(match: re.Match) -> str:
+        choices = re.match(r"any\(([^)]*)\)", match.group(1) or "")
+        return choices.group(1).split(",")[0].strip() if choices else "1"
+
+    return re.sub(r"<(?:([^:<>]+):)?[^<>]+>", value, rule.rule)
 
 
 # --------------------------------------------------------------------------- CSRF
