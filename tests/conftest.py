@@ -191,4 +191,7 @@ def demo(app, session):
 
     summary = seed_demo(session)
     session.commit()
+    # The jobs the seeding queued (its mail, the minutes PDF…) run now, as they do
+    # in-process without Redis: a test's own outbox then holds the test's mail only.
+    run_queued_jobs(app)
     return summary

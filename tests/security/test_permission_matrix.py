@@ -57,7 +57,7 @@ from app.operations.demo import seed_demo
 from app.operations.submission import post_message, request_corrections
 from app.operations.organisations import invite_member
 from tests.factories import login
-from tests.journey import document_for, make_pdf
+from tests.journey import document_for, drain, make_pdf
 
 ROLES = ("anonymous", "applicant", "other_applicant", "instructor", "expert", "committee", "finance", "admin")
 EMAILS = {
@@ -397,6 +397,8 @@ def objects(app) -> dict[str, dict[str, str]]:
                 ("decided", decided, field_attachment, "annexe_technique")):
             values[variant] = {**shared, "reference": application.reference, "attachment_id": str(attachment.id),
                                "key": key}
+    # The jobs the seeding queued (the minutes PDF among them) run as a worker would.
+    drain(app)
     # A finished export of decision letters, requested by the demo finance officer.
     with in_db(app) as s:
         finance = _user(s, "finance")
