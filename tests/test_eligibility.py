@@ -59,6 +59,18 @@ def test_each_condition(changes, check, outcome):
     assert outcomes(with_(**changes))[check] == outcome
 
 
+@pytest.mark.parametrize("size, outcome", [("micro", "pass"), ("small", "pass"), ("medium", "pass"),
+                                           ("large", "fail"), (None, "review")])
+def test_size_categories_allowed_by_a_call(size, outcome):
+    """A call open to SMEs only (``size_in``): a large company fails, an unknown size is to review."""
+    rules = [{"check": "size_in", "label": "PME au sens de l'UE", "params": {"categories": ["micro", "small", "medium"]}}]
+    assert e.validate_rules(rules) == []
+    (result,) = e.run_checks(rules, with_(size_category=size))
+    assert result.outcome == outcome
+    if size == "large":
+        assert result.reason == "La catégorie « grande entreprise » n'est pas admise par l'appel."
+
+
 def test_de_minimis_counts_guichet_grants_declared_aid_and_the_request_to_the_cent():
     at_ceiling = with_(de_minimis_granted_cents=20_000_000, de_minimis_declared_cents=6_500_000, requested_cents=3_500_000)
     assert outcomes(at_ceiling)["Plafond de minimis"] == "pass"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-import threading
+import re
 
 import pytest
 from sqlalchemy import select
@@ -180,3 +180,13 @@ def test_instructor_fires_a_transition_from_the_file_page(app, session, submitte
     assert "modifié par quelqu" in again.get_data(as_text=True)
     session.expire_all()
     assert session.get(Application, application_id).state == "eligibility_check"
+    # The staff's full history: every audit row of the file, in order, with who, the states and the reason.
+    page = client.get(f"/instruction/dossiers/{reference}").get_data(as_text=True)
+    section = page[page.index('id="historique"'):]
+    rows = re.findall(r"<tr><td>(.*?)</tr>", section, re.S)
+    actions = [re.search(r"<code>([^<]+)</code>", row).group(1) for row in rows]
+    expected = [e.action for e in session.execute(select(AuditEntry).where(
+        AuditEntry.object_type == "application", AuditEntry.object_id == reference).order_by(AuditEntry.id)).scalars()]
+    assert actions == expected and "transition:start_eligibility" in actions
+    started = rows[actions.index("transition:start_eligibility")]
+    assert instructor.name in started and "→" in started

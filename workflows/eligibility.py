@@ -90,14 +90,20 @@ def headcount_below(facts: Facts, *, limit: int) -> tuple[Outcome, str]:
     return "fail", f"Effectif de {facts.headcount} : l'appel est réservé aux entreprises de moins de {limit} salariés."
 
 
+# The EU size categories (Annex I of the GBER), as the applicant reads them.
+SIZE_NAMES = {"micro": "micro-entreprise", "small": "petite entreprise", "medium": "moyenne entreprise",
+              "large": "grande entreprise"}
+
+
 @check("size_in")
 def size_in(facts: Facts, *, categories: list[str]) -> tuple[Outcome, str]:
     """The EU size category is one of ``categories``."""
     if not facts.size_category:
         return "review", "La catégorie d'entreprise (taille UE) n'a pas pu être établie."
+    name = SIZE_NAMES.get(facts.size_category, facts.size_category)
     if facts.size_category in categories:
-        return "pass", f"Catégorie « {facts.size_category} » admise."
-    return "fail", f"La catégorie « {facts.size_category} » n'est pas admise par l'appel."
+        return "pass", f"Catégorie « {name} » admise."
+    return "fail", f"La catégorie « {name} » n'est pas admise par l'appel."
 
 
 @check("naf_excluded")

@@ -9,6 +9,7 @@ import pytest
 
 from workflows.deadlines import (
     add_working_days,
+    calendar_deadline_with_pauses,
     deadline_with_pauses,
     is_working_day,
     subdivision_for,
@@ -138,3 +139,16 @@ def test_invalid_pauses_and_counts_are_refused() -> None:
         deadline_with_pauses(date(2026, 3, 2), 5, [(date(2026, 3, 6), date(2026, 3, 4))], "51")
     with pytest.raises(ValueError):
         deadline_with_pauses(date(2026, 3, 2), -1, [], "51")
+
+
+def test_calendar_day_limit_counts_weekends_and_holidays_but_not_a_pause() -> None:
+    """Calendar-day limits (instruction, agreement): every day counts, Good Friday and weekends
+    included, in Moselle as in Marne; the days of a correction pause do not."""
+    start = date(2026, 3, 31)  # Tuesday before Easter
+    assert calendar_deadline_with_pauses(start, 7, []) == date(2026, 4, 7)
+    assert calendar_deadline_with_pauses(start, 0, []) == start
+    pause = (date(2026, 4, 2), date(2026, 4, 6))  # five days paused, Good Friday and Easter Monday among them
+    assert calendar_deadline_with_pauses(start, 7, [pause]) == date(2026, 4, 12)
+    assert calendar_deadline_with_pauses(start, 7, [pause, (date(2026, 4, 3), date(2026, 4, 8))]) == date(2026, 4, 14)
+    with pytest.raises(ValueError):
+        calendar_deadline_with_pauses(start, -1, [])
