@@ -27,6 +27,7 @@ from app.forms.committee import (AgendaItemForm, AttendanceForm, ChairForm, Comm
 from app.models import (AgendaItem, Application, Committee, CommitteeSession, Document, InterestDeclaration,
                         Organisation, RoleAssignment, User, Withdrawal, utcnow)
 from app.operations import committee as ops
+from app.operations import conflicts
 
 bp = Blueprint("committee", __name__, url_prefix="/commission")
 
@@ -55,9 +56,13 @@ def _session_or_403(session_id: int) -> CommitteeSession:
 
 
 def _item_or_404(cs: CommitteeSession, item_id: int) -> AgendaItem:
+    """The session's item; staff who run the session without sitting on the committee
+    do not open a file they are conflicted on (members withdraw from it instead: déport)."""
     item = next((i for i in cs.items if i.id == item_id), None)
     if item is None:
         abort(404)
+    if _is_staff() and not ops.is_member(cs.committee, current_user):
+        conflicts.require_no_conflict(db.session, current_user, item.application)
     return item
 
 

@@ -18,6 +18,7 @@ from app.extensions import db
 from app.formatting import translate as _
 from app.ledger import Balance, balances, file_balance
 from app.models import Application, Call, LedgerEntry, LedgerLeg, Plan
+from app.operations import conflicts
 
 bp = Blueprint("finance", __name__, url_prefix="/finances")
 
@@ -207,6 +208,7 @@ def file_ledger(reference: str):
         abort(404)
     if not any(current_user.has_role(role, application.call_id) for role in ROLES):
         abort(403)
+    conflicts.require_no_conflict(db.session, current_user, application)
     entries = db.session.execute(
         select(LedgerEntry).where(LedgerEntry.application_id == application.id)
         .options(selectinload(LedgerEntry.legs).joinedload(LedgerLeg.account), joinedload(LedgerEntry.actor))

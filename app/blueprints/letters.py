@@ -17,6 +17,7 @@ from app.forms.organisations import ConfirmForm
 from app.formatting import translate as _
 from app.letters import DEFAULT_TEXTS, LETTER_LABELS, PLACEHOLDERS, LetterTextError
 from app.models import FILE_READING_ROLES, Application, Call, ExportJob, LetterTemplate
+from app.operations import conflicts
 from app.operations import letters as ops
 
 bp = Blueprint("letters", __name__)
@@ -221,6 +222,10 @@ def file_letter(reference: str, kind: str):
     application = db.session.execute(select(Application).where(Application.reference == reference)).scalar_one_or_none()
     if application is None or not can_view_application(current_user, application):
         abort(404)
+    if not (current_user.has_role("applicant")
+            and any(m.organisation_id == application.organisation_id for m in current_user.memberships)):
+        # staff: not on a file they are conflicted on (its organisation's members read their own letters)
+        conflicts.require_no_conflict(db.session, current_user, application)
     document = latest_document(db.session, application, kind)
     if document is None:
         abort(404)

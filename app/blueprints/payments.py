@@ -22,7 +22,7 @@ from app.formatting import translate as _
 from app.forms.payments import AgreementForm, CoFinancingForm, ConfirmForm, PaymentRequestForm, ReasonForm, ValidateForm
 from app.models import FUNDERS, Application, Attachment, PaymentRequest, Plan, utcnow
 from app.operations import attachments as attachment_ops
-from app.operations import cofinancing, payments
+from app.operations import cofinancing, conflicts, payments
 from app.operations.transitions import TransitionRefused
 
 bp = Blueprint("payments", __name__, url_prefix="/versements")
@@ -149,6 +149,8 @@ def _finance_application(reference: str) -> Application:
         abort(404)
     if application.state == "draft" or not current_user.has_role("finance", application.call_id):
         abort(403)
+    # A finance officer linked to the applicant neither reads nor pays its file.
+    conflicts.require_no_conflict(db.session, current_user, application)
     return application
 
 
