@@ -230,7 +230,8 @@ def test_cli_exports_the_latest_session_or_the_one_given(app, session, tmp_path)
     assert sorted(read_zip(out.read_bytes())) == sorted(f"{f.reference}.pdf" for f in files)
     default = tmp_path / "derniere.zip"
     result = runner.invoke(args=["letters", "export", "--out", str(default)])
-    assert result.exit_code == 0, result.output and default.exists()
+    assert result.exit_code == 0, result.output
+    assert default.exists()
     latest = ops.latest_session(session)
     assert len(read_zip(default.read_bytes())) == len(ops.files_of_session(session, latest))
     bad = runner.invoke(args=["letters", "export", "--out", str(tmp_path / "x.zip"), "--session", "CP-1999-01"])
