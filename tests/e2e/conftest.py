@@ -1,13 +1,17 @@
 """Browser tests: the app served by a real HTTP server (a Werkzeug server
 thread on 127.0.0.1, random port) against the test database, driven by
 Debian's Chromium through Playwright (no browser download), with CSRF on as
-in production. Each step's screenshot is kept in tests/e2e/artifacts/ and
+in production. Each step's screenshot is kept in tests/e2e/artifacts/ (or in
+$E2E_ARTIFACTS: CI keeps one folder per pass, test-artifacts/e2e-*) and
 every page is checked by axe-core (WCAG 2.1 A and AA) and for Content
 Security Policy violations. Skipped, with the reason, only when Chromium is
-not installed (`make install` / scripts/system-deps.sh installs it)."""
+not installed (`make install` / scripts/system-deps.sh installs it); with
+GUICHET_REQUIRE_BROWSER=1 (set by .ci/run) a missing Chromium or axe-core
+fails the run instead."""
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import unicodedata
@@ -20,13 +24,16 @@ from app.extensions import db
 
 CHROMIUM = Path("/usr/bin/chromium")
 HERE = Path(__file__).resolve().parent
-ARTIFACTS = HERE / "artifacts"
+ARTIFACTS = Path(os.environ.get("E2E_ARTIFACTS") or HERE / "artifacts").resolve()
+REQUIRED = os.environ.get("GUICHET_REQUIRE_BROWSER") == "1"  # CI: no silent skip
 AXE_FILES = sorted((HERE / "vendor").glob("axe-*.min.js"))
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 if not CHROMIUM.exists():
+    if REQUIRED:
+        raise RuntimeError("Chromium is not installed (/usr/bin/chromium) and GUICHET_REQUIRE_BROWSER=1")
     pytest.skip("Chromium is not installed (/usr/bin/chromium): run scripts/system-deps.sh for the browser tests",
                 allow_module_level=True)
 
@@ -101,6 +108,8 @@ def check_accessibility(page, step: str) -> None:
     evaluated through the DevTools protocol, which the page's CSP does not
     restrict (the CSP itself is left on)."""
     if not AXE_FILES:
+        if REQUIRED:
+            pytest.fail("axe-core is missing (tests/e2e/vendor/) and GUICHET_REQUIRE_BROWSER=1")
         pytest.skip("axe-core is missing (tests/e2e/vendor/): run scripts/system-deps.sh")
     if not page.evaluate("() => typeof window.axe === 'object'"):
         page.evaluate(AXE_FILES[-1].read_text(encoding="utf-8") + "\n;undefined")
