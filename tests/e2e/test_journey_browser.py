@@ -28,7 +28,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from app.models import AgendaItem, Application, CorrectionRequest, ExportJob, PaymentRequest, Review
+from app.models import (AgendaItem, Application, CorrectionRequest, ExpertInvitation, ExportJob, PaymentRequest,
+                        Review)
 from app.operations.demo import seed_demo
 from tests.e2e.conftest import Journey, in_db
 from tests.journey import (CORRECTED, DEMO_PASSWORD, INSTRUCTOR, PACK, answers_for, document_for, drain, file_keys,
@@ -39,6 +40,7 @@ SIRET, DEPARTMENT = "38914502000175", "68"
 EMAIL, PASSWORD = "direction@mecanique-alsace.fr", "Un mot de passe solide 2026"
 CORRECTED_TEXT = "Deux caméras et un modèle de vision trient les pièces non conformes, détail des lots de travail joint."
 FINANCE = "demo-finance@guichet.test"
+EXPERT, EXPERT_NAME = "demo-expert@guichet.test", "Thomas Petit"
 # The demo's Commission permanente (app/operations/demo_committee.py): the chair first.
 COMMITTEE_NAME = "Commission permanente du Conseil régional"
 CHAIR, SECOND, THIRD, FOURTH, FIFTH = (
@@ -385,6 +387,51 @@ def instructor_scores_the_file(state: State) -> None:
         assert review.status == "submitted" and review.scores["strategie"] == 5
 
 
+def an_expert_scores_the_file(state: State) -> None:
+    """The instructor invites the demo expert on the file; the expert, in their own tab, finds it
+    among their expertises, declares no conflict of interest, and transmits their scores."""
+    instructor = state.instructor
+    page = instructor.page
+    page.goto(f"/instruction/dossiers/{state.reference}")
+    page.fill("#expert-email", EXPERT)
+    state.step(instructor, "invitation d'un expert")
+    submit(page, 'form[action$="/experts"]')
+    file = application(state)
+    with in_db(state.app) as s:
+        invitation = s.execute(select(ExpertInvitation).where(ExpertInvitation.application_id == file.id)).scalar_one()
+        assert invitation.revoked_at is None
+    assert EXPERT_NAME in page.inner_text("main")
+
+    expert = state.journeys.open("expert")
+    login(state, expert, EXPERT, DEMO_PASSWORD)
+    page = expert.page
+    page.goto("/instruction/expertise")
+    state.step(expert, "mes expertises")
+    page.get_by_role("link", name=state.reference).click()
+    page.wait_for_load_state()
+    assert page.url.endswith(f"/instruction/expertise/{state.reference}/declaration"), page.url
+    state.step(expert, "déclaration d'intérêts")
+    page.check("#conflict-no")
+    submit(page, "form.card")
+    expect_message(page, "Déclaration enregistrée.")
+    state.step(expert, "dossier partagé avec l'expert")
+    page.get_by_role("link", name="Noter ce dossier et rendre mon avis").click()
+    page.wait_for_load_state()
+    scores = {"innovation": "3", "impact": "4", "faisabilite": "4", "equipe": "3", "strategie": "4", "ethique": "5"}
+    for code, score in scores.items():
+        page.fill(f"#score-{code}", score)
+    page.fill("#opinion", "Cas d'usage pertinent ; prévoir l'annotation d'un jeu d'images représentatif.")
+    state.step(expert, "grille de l'expert")
+    page.get_by_role("button", name="Transmettre l'avis").click()
+    page.wait_for_load_state()
+    expect_message(page, "Votre avis est transmis.")
+    state.step(expert, "avis de l'expert transmis")
+    with in_db(state.app) as s:
+        reviews = s.execute(select(Review).where(Review.application_id == file.id)).scalars().all()
+        assert sorted(r.reviewer_role for r in reviews) == ["expert", "instructor"]
+        assert all(r.status == "submitted" for r in reviews)
+
+
 def instructor_reports_and_proposes(state: State) -> None:
     instructor = state.instructor
     page = instructor.page
@@ -651,6 +698,7 @@ JOURNEY: list[Callable[[State], None]] = [
     company_corrects_and_resubmits,
     instructor_confirms_eligibility_and_instructs,
     instructor_scores_the_file,
+    an_expert_scores_the_file,
     instructor_reports_and_proposes,
     staff_prepares_the_committee_session,
     a_member_withdraws_from_the_item,
