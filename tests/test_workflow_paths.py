@@ -88,3 +88,42 @@ def test_every_transition_is_refused_for_every_role_and_state_it_does_not_name(n
                     workflows.fire(definition, state, transition.name, {role}, ctx)
                 checked += 1
     assert checked > 500
+
+
+def _shortest(definition, start: str, goal) -> list:
+    """The shortest list of transitions from ``start`` to a state for which ``goal(state)`` holds."""
+    from collections import deque
+
+    queue, seen = deque([(start, [])]), {start}
+    while queue:
+        state, path = queue.popleft()
+        if goal(state):
+            return path
+        for t in definition.transitions_from(state):
+            if t.to_state not in seen:
+                seen.add(t.to_state)
+                queue.append((t.to_state, path + [t]))
+    raise AssertionError(f"no way from {start}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_transition_lies_on_a_walked_path(name):
+    """The paths above visit no state twice, so loops (re-submission after corrections, a
+    committee's adjournment) are left out there: here each transition, from each of its source
+    states, loops included, is fired on a walk from the initial state through it to a final state."""
+    definition = workflows.load_definition(name)
+    loops = set()
+    for transition in definition.transitions:
+        for source in transition.from_states:
+            before = _shortest(definition, definition.initial, lambda s, source=source: s == source)
+            path = before + [transition] + _shortest(definition, transition.to_state, definition.is_final)
+            state, visited = definition.initial, [definition.initial]
+            for step in path:
+                role = sorted(step.roles)[0]
+                state = workflows.fire(definition, state, step.name, {role}, satisfying(step)).to_state
+                visited.append(state)
+            assert definition.is_final(state), (transition.name, source, state)
+            if transition.to_state in visited[:len(before) + 1]:
+                loops.add(transition.name)
+    assert loops, "no transition goes back to a state already passed"
+    assert {"resubmit", "adjourn"} <= loops  # the corrections loop and the committee's adjournment
