@@ -100,7 +100,9 @@ def test_two_staff_members_acting_at_once_one_wins(app, submitted):
     from app.extensions import db
 
     application, instructor, _ = submitted
-    application_id, reference, instructor_id = application.id, application.reference, instructor.id
+    colleague = make_user(db.session, ("instructor", application.call_id), email="collegue@region-grandest.fr")
+    application_id, reference = application.id, application.reference
+    instructor_id, colleague_id = instructor.id, colleague.id
     db.session.commit()  # end the fixture's read transaction (SQLite: it holds the write lock)
     with app.app_context():
         engine = db.engine
@@ -113,8 +115,8 @@ def test_two_staff_members_acting_at_once_one_wins(app, submitted):
             second.commit()
             transition(first, a1, "start_eligibility", actor=instructor_id, role="instructor")
             first.commit()
-            with pytest.raises(StaleDataError):
-                transition(second, a2, "withdraw", actor=None, role="applicant", reason="doublon")
+            with pytest.raises(StaleDataError):  # the colleague's page still showed the file as submitted
+                transition(second, a2, "start_eligibility", actor=colleague_id, role="instructor")
             second.rollback()
         finally:
             first.close()
@@ -123,8 +125,10 @@ def test_two_staff_members_acting_at_once_one_wins(app, submitted):
         assert final.state == "eligibility_check"
         actions = db.session.execute(
             select(AuditEntry.action).where(AuditEntry.object_id == reference)).scalars().all()
-        assert "transition:withdraw" not in actions
         assert actions.count("transition:start_eligibility") == 1
+        actors = db.session.execute(select(AuditEntry.actor_id).where(
+            AuditEntry.object_id == reference, AuditEntry.action == "transition:start_eligibility")).scalars().all()
+        assert actors == [instructor_id]
 
 
 def test_corrections_pause_and_resubmission_resumes_the_clock(session, submitted):
