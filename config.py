@@ -235,6 +235,9 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> dict[
         # Background exports (ZIP of decision letters): where, and how long they are kept.
         "EXPORTS_FOLDER": str(instance / "exports"),
         "EXPORT_RETENTION_HOURS": _int(env, "EXPORT_RETENTION_HOURS", 24, minimum=1),
+        # An export still queued or running after this many minutes lost its worker: the tick
+        # reports it failed (and frees its selection) so that it can be retried.
+        "EXPORT_STALL_MINUTES": _int(env, "EXPORT_STALL_MINUTES", 60, minimum=5),
         # Daily digest of notifications for the staff who chose it: sent by the
         # first tick at or after this hour (Europe/Paris).
         "DIGEST_HOUR": _int(env, "DIGEST_HOUR", 7, minimum=0),

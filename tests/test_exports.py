@@ -10,11 +10,12 @@ import zipfile
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import UserFacingError
 from app.extensions import db
-from app.models import ExportJob, utcnow
+from app.models import AuditEntry, ExportJob, utcnow
 from app.operations import letters as ops
 from app.operations.schedule import tick
 from tests.conftest import run_queued_jobs
@@ -217,6 +218,41 @@ def test_the_tick_purges_old_results(app, session):
     assert report.exports_purged == [job.id]
     job = session.get(ExportJob, job.id)
     assert (job.status, job.result_path) == ("purged", None) and not path.exists()
+
+
+def test_the_tick_reports_a_stalled_export_failed_and_it_can_be_retried(app, session, client):
+    """An export whose worker died stays « running »: after EXPORT_STALL_MINUTES the tick says it
+    failed, frees its selection (a new export of the same files is accepted) and it can be retried."""
+    files = session_files(session, n=1)
+    finance = make_user(session, "finance", email="fin-stall@example.test")
+    job_id = ops.export_letters(session, [f.id for f in files], finance).id
+    session.commit()
+    run_queued_jobs(app)
+    session.expire_all()
+    # Its worker died half-way: still « running », holding its selection.
+    job = session.get(ExportJob, job_id)
+    job.status, job.done, job.result_path, job.finished_at = "running", 0, None, None
+    job.running_key = f"{job.kind}:{job.selection_key}"
+    job.started_at = utcnow() - timedelta(minutes=app.config["EXPORT_STALL_MINUTES"] - 1)
+    session.commit()
+    with pytest.raises(UserFacingError):  # the same export cannot start while it « runs »
+        ops.export_letters(session, [f.id for f in files], finance)
+    session.rollback()
+    assert tick(session).exports_stalled == []  # not stalled yet
+    assert session.get(ExportJob, job_id).status == "running"
+    job = session.get(ExportJob, job_id)
+    job.started_at = utcnow() - timedelta(minutes=app.config["EXPORT_STALL_MINUTES"] + 1)
+    session.commit()
+    assert tick(session).exports_stalled == [job_id]
+    job = session.get(ExportJob, job_id)
+    assert (job.status, job.running_key) == ("failed", None) and "Export interrompu" in job.error
+    assert session.execute(select(AuditEntry).where(AuditEntry.object_type == "export_job",
+                                                    AuditEntry.action == "export_stalled")).scalar_one()
+    login(client, finance.email)
+    assert client.post(f"/finances/exports/{job_id}/relancer").status_code == 302
+    run_queued_jobs(app)
+    session.expire_all()
+    assert session.get(ExportJob, job_id).status == "done"
 
 
 def test_cli_exports_the_latest_session_or_the_one_given(app, session, tmp_path):

@@ -259,6 +259,25 @@ def export_file(job: ExportJob) -> Path | None:
     return path if path.exists() else None
 
 
+def fail_stalled_exports(session: Session) -> list[int]:
+    """Exports queued or running for more than ``EXPORT_STALL_MINUTES`` (their worker died, or
+    none is serving the queue): reported failed, with the reason, and their selection freed, so
+    the requester can retry them and the same export is not blocked for ever. Run by the tick."""
+    minutes = current_app.config["EXPORT_STALL_MINUTES"]
+    limit = utcnow() - timedelta(minutes=minutes)
+    jobs = session.execute(select(ExportJob).where(
+        ExportJob.status.in_(("queued", "running")),
+        func.coalesce(ExportJob.started_at, ExportJob.created_at) <= limit)).scalars().all()
+    for job in jobs:
+        job.status, job.finished_at, job.running_key = "failed", utcnow(), None
+        job.error = _("Export interrompu : il n'a pas été terminé en %(minutes)s minutes. Relancez-le.",
+                      minutes=minutes)
+        audit.record(session, actor=None, role="system", object_type="export_job", object_id=job.id,
+                     action="export_stalled", after={"status": "failed"})
+    session.flush()
+    return [job.id for job in jobs]
+
+
 def purge_exports(session: Session) -> list[int]:
     """Delete the results older than ``EXPORT_RETENTION_HOURS`` (run by the tick)."""
     limit = utcnow() - timedelta(hours=current_app.config["EXPORT_RETENTION_HOURS"])

@@ -37,6 +37,7 @@ class TickReport:
     transitions: list[tuple[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     exports_purged: list[int] = field(default_factory=list)
+    exports_stalled: list[int] = field(default_factory=list)
     digests: int = 0
 
 
@@ -184,8 +185,9 @@ def tick(session: Session) -> TickReport:
 def housekeeping(session: Session, report: TickReport) -> None:
     """Purge old export results, send the daily digests (issue 8)."""
     from app.notifications import send_digests
-    from app.operations.letters import purge_exports
+    from app.operations.letters import fail_stalled_exports, purge_exports
 
+    report.exports_stalled = fail_stalled_exports(session)
     report.exports_purged = purge_exports(session)
     report.digests = send_digests(session)
     session.commit()
