@@ -189,3 +189,27 @@ def test_a_new_run_after_corrections_needs_a_new_decision(session):
     assert len(session.execute(select(EligibilityResult.run).distinct()).scalars().all()) == 2
     with pytest.raises(TransitionRefused):
         transition(session, application, "start_instruction", actor=instructor, role="instructor")
+
+
+@pytest.mark.parametrize("earlier_state, aided", [("approved", True), ("payments", True), ("lapsed", True),
+                                                  ("closed", True), ("rejected", False), ("withdrawn", False),
+                                                  ("instruction", False)])
+def test_guichets_history_of_the_same_company_counts_as_aided(session, earlier_state, aided):
+    """« Never aided for AI » from Guichet's own files: an earlier file of the same company
+    (same SIREN, any establishment) whose aid was granted, even if it later lapsed, fails the check;
+    a refused, withdrawn or pending one does not."""
+    application, _instructor = _file_in_check(session)
+    from stdnum.fr import siret as stdnum_siret
+
+    siren = application.organisation.siren
+    other_site = make_organisation(session, make_user(session), department="57")
+    other_site.siret = next(c for c in (f"{siren}{nic:05d}" for nic in range(2, 100_000))
+                            if stdnum_siret.is_valid(c) and c != application.organisation.siret)
+    other_site.siren = siren
+    ami = make_call(session, workflow="ami_numerique")
+    make_application(session, ami, other_site, state=earlier_state)
+    session.flush()
+    facts = ops.facts_for(session, application)
+    assert facts.aided_workflows == (frozenset({"ami_numerique"}) if aided else frozenset())
+    results = {r.check_name: r.outcome for r in ops.run_eligibility(session, application)}
+    assert results["Jamais aidée pour l'IA (historique de la Région)"] == ("fail" if aided else "pass")

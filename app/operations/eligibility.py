@@ -14,7 +14,8 @@ from app.models import (Application, Call, EligibilityDecision, EligibilityResul
                         utcnow)
 from workflows import eligibility
 
-APPROVED_STATES = ("approved", "agreement", "payments", "closed")
+# Files whose aid was granted, even if it later lapsed: the company has been aided (DOMAIN.md §2).
+APPROVED_STATES = ("approved", "agreement", "payments", "closed", "lapsed")
 DE_MINIMIS_KEY = "aides_de_minimis_3_ans"
 
 
