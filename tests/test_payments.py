@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -13,12 +14,18 @@ from werkzeug.datastructures import FileStorage
 
 from app import ledger
 from app.ledger.payment_rules import Schedule, months_between
-from app.models import Agreement, Application, AuditEntry, LedgerEntry, PaymentRequest
+from app.models import Agreement, Application, AuditEntry, LedgerEntry, PaymentRequest, utcnow
 from app.operations import payments
 from app.operations.payments import PaymentRefused
 from app.operations.transitions import TransitionRefused, transition
 from tests.factories import make_application, make_call, make_organisation, make_user
 from tests.journey import make_pdf
+
+
+def paris_today() -> date:
+    """Today in Europe/Paris, as the application dates what it records (a day ahead of UTC's late at night)."""
+    return utcnow().astimezone(ZoneInfo("Europe/Paris")).date()
+
 
 COMMITTED = 40_000_00  # 40,000 € in cents
 
@@ -108,7 +115,7 @@ def test_advance_is_capped_at_30_or_60_percent(session, guarantee, share):
     assert f"plafonnée à {share} %" in plain(refused.value.message)
     request = payments.file_request(session, application, kind="advance", user=owner)
     assert request.requested_cents == cap
-    assert application.work_started_on == date.today()
+    assert application.work_started_on == paris_today()
     payments.validate_request(session, request, actor=finance)
     payments.pay_request(session, request, actor=finance)
     session.commit()
@@ -154,7 +161,7 @@ def test_balance_pays_rate_times_accepted_costs_and_decommits_the_rest_then_clos
     balance = payments.file_request(session, application, kind="balance", user=owner,
                                     expenses=[("Dépenses réelles", 60_000_00)], proofs=[proof(), proof("b.pdf")])
     assert balance.requested_cents == 18_000_00  # 50 % × 60,000 € − 12,000 € paid
-    assert application.work_completed_on == date.today()
+    assert application.work_completed_on == paris_today()
     with pytest.raises(PaymentRefused, match="motif de la réduction"):
         payments.validate_request(session, balance, actor=finance, accepted_costs_cents=50_000_00)
     payments.validate_request(session, balance, actor=finance, accepted_costs_cents=50_000_00,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from contextlib import contextmanager
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import event, select
@@ -89,7 +90,7 @@ def test_filters_each_narrow_the_list(app, files):
     assert listed(client, eligibility="eligible") == [refs["Prévision des ventes"]]
     assert listed(client, eligibility="ineligible") == [refs["Maintenance prédictive"]]
     assert len(listed(client, eligibility="undecided")) == 3
-    today = utcnow().date()
+    today = utcnow().astimezone(ZoneInfo("Europe/Paris")).date()  # the filter's days are Paris days
     recent = listed(client, submitted_from=(today - timedelta(days=4)).isoformat(), submitted_to=today.isoformat())
     assert set(recent) == {refs["Maintenance prédictive"], refs["Jumeau numérique"], refs["Diagnostic dermatologique"]}
 
