@@ -445,7 +445,8 @@ def test_files_created_by_factories_follow_the_same_rules(client, session):
 # --- pagination ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": -5}, {"limit": 1001}, {"offset": -1}])
+@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": -5}, {"limit": 1001}, {"offset": -1}, {"offset": 2**31},
+                                    {"offset": 2**63}])
 def test_limit_and_offset_are_validated(client, session, params):
     make_user(session, "instructor", email="inst@example.test")
     session.commit()

@@ -32,6 +32,10 @@ def _application_json(a: Application) -> dict[str, Any]:
     }
 
 
+# The largest offset a database takes as an integer everywhere (SQLite and PostgreSQL's INTEGER).
+MAX_OFFSET = 2**31 - 1
+
+
 @bp.get("/applications")
 @token_required("read")
 def list_applications():
@@ -40,7 +44,7 @@ def list_applications():
         offset = int(request.args.get("offset", 0))
     except ValueError:
         return api_error(422, _("« limit » et « offset » doivent être des nombres entiers."))
-    if not 1 <= limit <= 1000 or offset < 0:
+    if not 1 <= limit <= 1000 or not 0 <= offset <= MAX_OFFSET:
         return api_error(422, _("« limit » doit être entre 1 et 1000 et « offset » positif."))
     stmt = visible_applications(g.api_user)
     state = request.args.get("state")
@@ -128,7 +132,7 @@ OPENAPI = {
                 "parameters": [
                     {"name": "state", "in": "query", "schema": {"type": "string"}},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
-                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}},
                 ],
                 "responses": {"200": {"description": "Liste", "content": list_of("Application")}, **AUTH_ERRORS},
             }
