@@ -137,6 +137,12 @@ def submit(page, form: str) -> None:
     page.wait_for_load_state()
 
 
+def follow(page, name) -> None:
+    """Click the link named ``name`` (text or pattern), wait for the next page."""
+    page.get_by_role("link", name=name).click()
+    page.wait_for_load_state()
+
+
 def expect_message(page, text: str) -> None:
     """The page says ``text`` (a flashed message, usually); else show what it says instead."""
     body = page.inner_text("main")
@@ -329,8 +335,7 @@ def company_corrects_and_resubmits(state: State) -> None:
     page.wait_for_load_state()
     assert "Corrections enregistrées" in page.inner_text("main")
     state.step(company, "réponse corrigée")
-    page.get_by_role("link", name="Corriger ces éléments").click()
-    page.wait_for_load_state()
+    follow(page, "Corriger ces éléments")
     signed = state.files / "devis signé.pdf"
     signed.write_bytes(make_pdf("Devis signé"))
     upload(page, document_key, signed)
@@ -368,8 +373,7 @@ def instructor_confirms_eligibility_and_instructs(state: State) -> None:
 def instructor_scores_the_file(state: State) -> None:
     instructor = state.instructor
     page = instructor.page
-    page.get_by_role("link", name="Mon avis sur ce dossier").click()
-    page.wait_for_load_state()
+    follow(page, "Mon avis sur ce dossier")
     assert page.url.endswith(f"/instruction/dossiers/{state.reference}/avis"), page.url
     scores = {"innovation": "4", "impact": "4", "faisabilite": "3", "equipe": "4", "strategie": "5", "ethique": "4"}
     for code, score in scores.items():
@@ -407,16 +411,14 @@ def an_expert_scores_the_file(state: State) -> None:
     page = expert.page
     page.goto("/instruction/expertise")
     state.step(expert, "mes expertises")
-    page.get_by_role("link", name=state.reference).click()
-    page.wait_for_load_state()
+    follow(page, state.reference)
     assert page.url.endswith(f"/instruction/expertise/{state.reference}/declaration"), page.url
     state.step(expert, "déclaration d'intérêts")
     page.check("#conflict-no")
     submit(page, "form.card")
     expect_message(page, "Déclaration enregistrée.")
     state.step(expert, "dossier partagé avec l'expert")
-    page.get_by_role("link", name="Noter ce dossier et rendre mon avis").click()
-    page.wait_for_load_state()
+    follow(page, "Noter ce dossier et rendre mon avis")
     scores = {"innovation": "3", "impact": "4", "faisabilite": "4", "equipe": "3", "strategie": "4", "ethique": "5"}
     for code, score in scores.items():
         page.fill(f"#score-{code}", score)
@@ -436,8 +438,7 @@ def instructor_reports_and_proposes(state: State) -> None:
     instructor = state.instructor
     page = instructor.page
     page.goto(f"/instruction/dossiers/{state.reference}")
-    page.get_by_role("link", name="Rapport d'instruction").click()
-    page.wait_for_load_state()
+    follow(page, "Rapport d'instruction")
     assert page.url.endswith(f"/instruction/dossiers/{state.reference}/rapport"), page.url
     state.step(instructor, "rapport d'instruction")
     page.fill("#report-opinion", "Avis favorable : dépenses retenues en totalité, aide de minimis à 50 %.")
@@ -453,8 +454,7 @@ def instructor_reports_and_proposes(state: State) -> None:
     assert application(state).proposed_amount_cents == PROPOSED_CENTS
     state.step(instructor, "montant proposé")
 
-    page.get_by_role("link", name="Retour au dossier").click()
-    page.wait_for_load_state()
+    follow(page, "Retour au dossier")
     submit(page, 'form[action$="/transitions/propose_to_committee"]')
     expect_message(page, "Action enregistrée.")
     assert application(state).state == "committee"
@@ -514,8 +514,7 @@ def a_member_withdraws_from_the_item(state: State) -> None:
     state.step(member, "espace commission")
     page.locator(f'a[href="/commission/seances/{state.extra["session_id"]}"]').click()
     page.wait_for_load_state()
-    page.get_by_role("link", name=state.reference).click()
-    page.wait_for_load_state()
+    follow(page, state.reference)
     state.extra["item_path"] = path_of(page.url)
     page.get_by_label("Motif du déport").fill("Client du prestataire Datavosges Conseil")
     state.step(member, "déclaration de déport")
@@ -590,8 +589,7 @@ def finance_exports_the_letters(state: State) -> None:
     page = finance.page
     login(state, finance, FINANCE, DEMO_PASSWORD)
     page.goto("/finances/")
-    page.get_by_role("link", name="Exporter les lettres de décision d'une séance").click()
-    page.wait_for_load_state()
+    follow(page, "Exporter les lettres de décision d'une séance")
     assert path_of(page.url) == "/finances/exports", page.url
     page.get_by_label("Séance (préfixe des délibérations)").select_option(f"seance-{state.extra['session_id']}")
     state.step(finance, "export des lettres")
@@ -648,8 +646,7 @@ def agreement_is_signed(state: State) -> None:
     page = finance.page
     page.goto("/versements/")
     state.step(finance, "conventions à enregistrer")
-    page.get_by_role("link", name=re.compile(re.escape(state.reference))).click()
-    page.wait_for_load_state()
+    follow(page, re.compile(re.escape(state.reference)))
     assert page.get_by_label("Date de signature").input_value() == paris_today().isoformat()
     page.get_by_label("Taux d'aide (%)").fill("50")
     page.get_by_label("Assiette des dépenses éligibles").fill("70 000")
@@ -665,8 +662,7 @@ def company_requests_the_advance(state: State) -> None:
     company = state.company
     page = company.page
     page.goto(f"/espace/dossiers/{state.reference}")
-    page.get_by_role("link", name="Convention, demandes de versement et justificatifs").click()
-    page.wait_for_load_state()
+    follow(page, "Convention, demandes de versement et justificatifs")
     assert path_of(page.url) == f"/versements/dossiers/{state.reference}", page.url
     page.get_by_label("Type de versement").select_option("advance")
     page.get_by_label("Date de début des travaux").fill(paris_today().isoformat())
