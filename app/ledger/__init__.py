@@ -8,13 +8,17 @@ Accounts (``ledger_accounts``)
     until ``set_limit``: the plan's data has no axis budget), each call
     (``call:<id>``, capped by its budget), each file (``file:<id>``, capped by
     its call's maximum aid per file), and one per single undertaking for
-    de minimis (``undertaking:<SIREN>``; group links can come later). Each row
-    keeps running totals ``reserved_cents``, ``committed_cents``, ``paid_cents``.
+    de minimis (``undertaking:<SIREN>``; linked companies form one single
+    undertaking, see ``app/ledger/undertakings.py``). Each row keeps running
+    totals ``reserved_cents``, ``committed_cents``, ``paid_cents``. A year
+    account may also carry the year's payment credits (``credit_cents``, CP,
+    ``set_credits``): what the year pays never exceeds them.
     ``ensure_accounts(session, plan)`` creates the tree; the operations also
     create any missing account of a file's chain on first use.
 
 Invariants held by the database (CHECK constraints)
     totals ≥ 0; ``reserved + committed ≤ limit`` when a limit is set;
+    ``paid ≤ credits`` on a year whose payment credits are set;
     ``paid ≤ committed`` on every account but the years (commitments count on
     the year of the decision, payments on the year of payment, so a year may
     pay more than it committed); amounts > 0. Entries and legs are append-only:
@@ -74,7 +78,10 @@ De minimis over a rolling three years
     (``aides_de_minimis_3_ans``, integer cents, absent = 0), and refuses the
     whole operation if the total exceeds ``rolling_limit_cents`` (300,000 €,
     stored on the row). An aid that would cross the ceiling is refused
-    entirely, never in part. Reservations count as already granted (the
+    entirely, never in part. Linked companies count together: the operation
+    also locks (updates by zero, in the same order) the de minimis rows of
+    every SIREN linked to the file's, and sums the aids of all of them.
+    Reservations count as already granted (the
     conservative side); payments do not touch the count.
 
 Idempotency
@@ -101,6 +108,7 @@ from app.ledger.operations import (
     release_remaining,
     reserve,
     reverse,
+    set_credits,
     set_limit,
     undertaking_account,
 )
@@ -134,6 +142,7 @@ __all__ = [
     "release_remaining",
     "reserve",
     "reverse",
+    "set_credits",
     "set_limit",
     "summary",
     "undertaking_account",

@@ -161,6 +161,35 @@ def set_limit(session: Session, account: LedgerAccount, limit_cents: int | None,
     return account
 
 
+def set_credits(session: Session, plan: Plan, year: int, credit_cents: int | None, *, actor: Any | None,
+                role: str | None = None, reason: str | None = None) -> LedgerAccount:
+    """Set the payment credits (CP) voted for ``year`` of ``plan``: what the
+    year may pay (None: not voted, uncapped). Refused below what the year has
+    already paid. Audited; flushes."""
+    if credit_cents is not None and (not isinstance(credit_cents, int) or isinstance(credit_cents, bool) or credit_cents < 0):
+        raise LedgerRefused(_("Les crédits de paiement doivent être un montant positif en centimes."))
+    if not isinstance(year, int) or isinstance(year, bool):
+        raise ValueError("year must be an integer")
+    _lock_ledger(session)
+    account = year_account(session, plan, year)
+    old = session.execute(select(LedgerAccount.credit_cents).where(LedgerAccount.id == account.id)).scalar_one()
+    stmt = update(LedgerAccount).where(LedgerAccount.id == account.id)
+    if credit_cents is not None:
+        stmt = stmt.where(LedgerAccount.paid_cents <= credit_cents)
+    result = session.execute(stmt.values(credit_cents=credit_cents).execution_options(synchronize_session=False))
+    session.expire(account)
+    if result.rowcount != 1:
+        raise LedgerRefused(
+            _("Crédits refusés : l'année %(year)s a déjà versé %(paid)s, plus que %(credits)s.",
+              year=year, paid=money(account.paid_cents), credits=money(credit_cents)),
+            envelope="credits",
+        )
+    audit.record(session, actor=actor, role=_role(actor, role), object_type="ledger_account",
+                 object_id=account.key, action="ledger_set_credits", before={"credit_cents": old},
+                 after={"credit_cents": credit_cents}, reason=reason)
+    return account
+
+
 # --- posting ------------------------------------------------------------------
 
 def _lock_ledger(session: Session) -> None:
@@ -287,10 +316,15 @@ def _chain(session: Session, application: Application, year: int | None, regime:
 _RANK = {kind: i for i, kind in enumerate(rules.LOCK_ORDER)}
 
 
-def _apply(session: Session, legs: list[tuple[LedgerAccount, str, int]], amount_cents: int) -> None:
+def _apply(session: Session, legs: list[tuple[LedgerAccount, str, int]], amount_cents: int,
+           lock_also: list[LedgerAccount] = ()) -> None:
     """Apply the legs to the accounts' totals, one conditional UPDATE per
-    account in the fixed lock order. A refused UPDATE raises LedgerRefused."""
+    account in the fixed lock order. A refused UPDATE raises LedgerRefused.
+    ``lock_also``: accounts updated by zero, in the same order, only to lock
+    them (the other companies of a single undertaking)."""
     per_account: dict[int, tuple[LedgerAccount, dict[str, int]]] = {}
+    for account in lock_also:
+        per_account.setdefault(account.id, (account, dict.fromkeys(rules.FIELDS, 0)))
     for account, field, delta in legs:
         per_account.setdefault(account.id, (account, dict.fromkeys(rules.FIELDS, 0)))[1][field] += delta
     ordered = sorted(per_account.values(), key=lambda p: (_RANK[p[0].kind], p[0].year or 0, p[0].id))
@@ -305,6 +339,7 @@ def _apply(session: Session, legs: list[tuple[LedgerAccount, str, int]], amount_
                 A.paid_cents + dp >= 0,
                 (A.kind == "year") | (A.paid_cents + dp <= A.committed_cents + dc),
                 A.limit_cents.is_(None) | (A.reserved_cents + A.committed_cents + (dr + dc) <= A.limit_cents),
+                A.credit_cents.is_(None) | (A.paid_cents + dp <= A.credit_cents),
             )
             .values(reserved_cents=A.reserved_cents + dr, committed_cents=A.committed_cents + dc,
                     paid_cents=A.paid_cents + dp)
@@ -336,6 +371,11 @@ def _refuse(session: Session, account: LedgerAccount, dr: int, dc: int, dp: int,
                                      "(disponible : %(available)s sur %(limit)s).", name=account.label, **args),
         }
         raise LedgerRefused(messages[account.kind](), envelope=account.kind)
+    if account.credit_cents is not None and account.paid_cents + dp > account.credit_cents:
+        raise LedgerRefused(_("Paiement refusé : %(amount)s dépasse les crédits de paiement %(year)s du plan "
+                              "(disponible : %(available)s sur %(credits)s).", amount=money(amount_cents),
+                              year=account.year, available=money(max(account.credit_cents - account.paid_cents, 0)),
+                              credits=money(account.credit_cents)), envelope="credits")
     if account.reserved_cents + dr < 0:
         raise LedgerRefused(_("Montant refusé : %(amount)s dépasse ce qui reste réservé sur « %(name)s » (%(held)s).",
                               amount=money(amount_cents), name=account.label, held=money(account.reserved_cents)),
@@ -358,14 +398,18 @@ def _declared_de_minimis(application: Application) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-def aids_on_undertaking(session: Session, undertaking: LedgerAccount) -> list[rules.AidOnUndertaking]:
-    """Each file's de minimis aid held on the undertaking's account, with the
-    last date it was reserved or granted (releases and decommitments do not date it)."""
+def aids_on_undertaking(session: Session, undertaking: LedgerAccount | list[LedgerAccount]) -> list[rules.AidOnUndertaking]:
+    """Each file's de minimis aid held on the undertaking's account (or on the
+    accounts of a group of linked companies), with the last date it was
+    reserved or granted (releases and decommitments do not date it)."""
+    accounts = undertaking if isinstance(undertaking, list) else [undertaking]
+    if not accounts:
+        return []
     dating = case((LedgerEntry.operation.notin_(("release", "decommit")), LedgerEntry.effective_on), else_=None)
     rows = session.execute(
         select(LedgerEntry.application_id, func.sum(LedgerLeg.delta_cents), func.max(dating))
         .join(LedgerEntry, LedgerEntry.id == LedgerLeg.entry_id)
-        .where(LedgerLeg.account_id == undertaking.id, LedgerLeg.field.in_(("reserved", "committed")))
+        .where(LedgerLeg.account_id.in_([a.id for a in accounts]), LedgerLeg.field.in_(("reserved", "committed")))
         .group_by(LedgerEntry.application_id)
     ).all()
     out = []
@@ -377,29 +421,39 @@ def aids_on_undertaking(session: Session, undertaking: LedgerAccount) -> list[ru
 
 
 def de_minimis_counted(session: Session, siren: str, on: date | None = None) -> int:
-    """De minimis aid through Guichet that counts for ``siren`` at ``on`` (rolling window)."""
-    account = session.execute(select(LedgerAccount).where(LedgerAccount.key == f"undertaking:{siren}")).scalar_one_or_none()
-    if account is None:
+    """De minimis aid through Guichet that counts for ``siren``'s single
+    undertaking (the SIREN and every company linked to it) at ``on`` (rolling window)."""
+    from app.ledger.undertakings import group_accounts
+
+    accounts = group_accounts(session, siren)
+    if not accounts:
         return 0
-    return rules.counted_de_minimis(aids_on_undertaking(session, account), on or _today(), account.rolling_years or rules.DE_MINIMIS_YEARS)
+    years = next((a.rolling_years for a in accounts if a.siren == siren), None) or rules.DE_MINIMIS_YEARS
+    return rules.counted_de_minimis(aids_on_undertaking(session, accounts), on or _today(), years)
 
 
-def _check_de_minimis(session: Session, undertaking: LedgerAccount, application: Application, on: date,
-                      amount_cents: int, added_cents: int) -> None:
-    """Under the undertaking row's lock (taken by its UPDATE, with the new legs
-    already written): Guichet's aids within the window plus the declared ones."""
+def _check_de_minimis(session: Session, undertaking: LedgerAccount, group: list[LedgerAccount],
+                      application: Application, on: date, amount_cents: int, added_cents: int) -> None:
+    """Under the locks of the undertaking's row and of its linked companies'
+    rows (taken by their UPDATEs, with the new legs already written): Guichet's
+    aids to the whole single undertaking within the window plus the declared ones."""
     session.refresh(undertaking)
     if undertaking.rolling_limit_cents is None:
         return
-    granted = rules.counted_de_minimis(aids_on_undertaking(session, undertaking), on, undertaking.rolling_years or rules.DE_MINIMIS_YEARS)
+    accounts = [undertaking, *(a for a in group if a.id != undertaking.id)]
+    granted = rules.counted_de_minimis(aids_on_undertaking(session, accounts), on,
+                                       undertaking.rolling_years or rules.DE_MINIMIS_YEARS)
     declared = _declared_de_minimis(application)
     total = granted + declared
     if total > undertaking.rolling_limit_cents:
+        others = sorted(a.siren for a in accounts if a.siren != undertaking.siren)
+        siren = undertaking.siren if not others else _("%(siren)s et entreprises liées %(others)s",
+                                                        siren=undertaking.siren, others=", ".join(others))
         raise LedgerRefused(
             _("Montant refusé : %(amount)s dépasse le plafond de minimis de l'entreprise unique (SIREN %(siren)s) : "
               "%(total)s sur %(years)s ans avec cette aide (aides déjà accordées par Guichet : %(granted)s, aides déclarées : "
               "%(declared)s), pour un plafond de %(ceiling)s. Une aide de minimis ne peut pas être accordée en partie.",
-              amount=money(amount_cents), siren=undertaking.siren, total=money(total), years=undertaking.rolling_years,
+              amount=money(amount_cents), siren=siren, total=money(total), years=undertaking.rolling_years,
               granted=money(max(granted - added_cents, 0)), declared=money(declared), ceiling=money(undertaking.rolling_limit_cents)),
             envelope="undertaking",
         )
@@ -437,13 +491,18 @@ def _post(
             )
             session.add(entry)
             session.flush()  # the idempotency key is UNIQUE: a concurrent retry stops here
-            _apply(session, legs, amount_cents)
+            undertaking_delta = sum(d for a, f, d in legs if a.kind == "undertaking" and f != "paid")
+            undertaking = next((a for a, _f, _d in legs if a.kind == "undertaking"), None)
+            group: list[LedgerAccount] = []
+            if undertaking_delta > 0 and undertaking is not None:
+                from app.ledger.undertakings import group_accounts
+
+                group = [a for a in group_accounts(session, undertaking.siren) if a.id != undertaking.id]
+            _apply(session, legs, amount_cents, lock_also=group)
             session.add_all([LedgerLeg(entry_id=entry.id, account_id=a.id, field=f, delta_cents=d) for a, f, d in legs if d])
             session.flush()
-            undertaking_delta = sum(d for a, f, d in legs if a.kind == "undertaking" and f != "paid")
-            if undertaking_delta > 0:
-                undertaking = next(a for a, _f, _d in legs if a.kind == "undertaking")
-                _check_de_minimis(session, undertaking, application, on, amount_cents, undertaking_delta)
+            if undertaking_delta > 0 and undertaking is not None:
+                _check_de_minimis(session, undertaking, group, application, on, amount_cents, undertaking_delta)
             base = reverses.operation if reverses is not None else None
             problems = rules.balance_problems(operation, amount_cents, regime,
                                               [(a.kind, f, d) for a, f, d in legs], base)

@@ -109,12 +109,13 @@ def check_invariants(session: Session) -> list[BrokenInvariant]:
     stored ones, which ``check_totals`` compares): no negative total;
     reserved + committed within the limit on every capped account (plan, year,
     axis, call, file); payments within the commitment on every account but the
-    years (on a file: payments ≤ commitment per file)."""
+    years (on a file: payments ≤ commitment per file); a year's payments within
+    its payment credits; the de minimis ceiling of every single undertaking."""
     sums = _computed_totals(session)
     out: list[BrokenInvariant] = []
-    rows = session.execute(select(LedgerAccount.id, LedgerAccount.key, LedgerAccount.kind, LedgerAccount.limit_cents)
-                           .order_by(LedgerAccount.id))
-    for account_id, key, kind, limit in rows:
+    rows = session.execute(select(LedgerAccount.id, LedgerAccount.key, LedgerAccount.kind, LedgerAccount.limit_cents,
+                                  LedgerAccount.credit_cents).order_by(LedgerAccount.id))
+    for account_id, key, kind, limit, credits in rows:
         t = sums.get(account_id, dict.fromkeys(rules.FIELDS, 0))
         for field in rules.FIELDS:
             if t[field] < 0:
@@ -124,6 +125,45 @@ def check_invariants(session: Session) -> list[BrokenInvariant]:
                                                         f"exceeds the limit {limit}"))
         if kind != "year" and t["paid"] > t["committed"]:
             out.append(BrokenInvariant(account_id, key, f"paid {t['paid']} exceeds committed {t['committed']}"))
+        if credits is not None and t["paid"] > credits:
+            out.append(BrokenInvariant(account_id, key, f"paid {t['paid']} exceeds the year's payment credits {credits}"))
+    return out + check_de_minimis(session)
+
+
+def check_de_minimis(session: Session) -> list[BrokenInvariant]:
+    """Re-check the de minimis ceiling of every single undertaking (each SIREN
+    with the companies linked to it) from the entries: for each file's aid,
+    dated by its last reservation or grant, the group's aid within the rolling
+    window ending that day plus what that file's applicant declared must stay
+    within the ceiling."""
+    from app.ledger.operations import _declared_de_minimis, aids_on_undertaking
+    from app.ledger.undertakings import group_accounts
+    from app.models import Application
+
+    out: list[BrokenInvariant] = []
+    done: set[int] = set()
+    undertakings = session.execute(select(LedgerAccount).where(LedgerAccount.kind == "undertaking")
+                                   .order_by(LedgerAccount.siren)).scalars().all()
+    for account in undertakings:
+        if account.id in done or account.rolling_limit_cents is None:
+            continue
+        group = group_accounts(session, account.siren)
+        done |= {a.id for a in group}
+        years = account.rolling_years or rules.DE_MINIMIS_YEARS
+        aids = [a for a in aids_on_undertaking(session, group) if a.amount_cents > 0 and a.granted_on is not None]
+        files = {application.id: application for application in session.execute(
+            select(Application).where(Application.id.in_([a.application_id for a in aids]))).scalars()}
+        for aid in aids:
+            start = rules.years_before(aid.granted_on, years)
+            within = sum(a.amount_cents for a in aids if start < a.granted_on <= aid.granted_on)
+            application = files.get(aid.application_id)
+            declared = _declared_de_minimis(application) if application is not None else 0
+            if within + declared > account.rolling_limit_cents:
+                name = "+".join(a.siren for a in group)
+                out.append(BrokenInvariant(account.id, f"undertaking:{name}",
+                                           f"de minimis {within} (+ {declared} declared) over {years} years to "
+                                           f"{aid.granted_on.isoformat()} (file {aid.application_id}) exceeds the "
+                                           f"ceiling {account.rolling_limit_cents}"))
     return out
 
 

@@ -12,7 +12,7 @@ from app.models.finance import FUNDERS, PAYMENT_REQUEST_KINDS, PAYMENT_REQUEST_S
 from app.models.form import FormVersion
 from app.models.instruction import REVIEWER_ROLES, Annotation, ConflictDeclaration, ExpertInvitation, SavedView
 from app.models.letters import EXPORT_STATUSES, LETTER_KINDS, ExportJob, LetterTemplate
-from app.models.ledger import ACCOUNT_KINDS, LEDGER_OPERATIONS, LEG_FIELDS, PAYMENT_KINDS, LedgerAccount, LedgerEntry, LedgerLeg
+from app.models.ledger import ACCOUNT_KINDS, LEDGER_OPERATIONS, LEG_FIELDS, PAYMENT_KINDS, LedgerAccount, LedgerEntry, LedgerLeg, UndertakingLink
 from app.models.notification import NOTIFICATION_MODES, Notification, NotificationPreference
 from app.models.organisation import GRAND_EST_DEPARTMENTS, Membership, Organisation, OrganisationInvitation
 from app.models.review import EXPENSE_DECISIONS, REVIEW_STATUSES, InstructionReport, Review
@@ -63,6 +63,7 @@ __all__ = [
     "LEDGER_OPERATIONS",
     "LEG_FIELDS",
     "LedgerAccount",
+    "UndertakingLink",
     "LedgerEntry",
     "LedgerLeg",
     "PAYMENT_KINDS",

@@ -53,6 +53,9 @@ class LedgerAccount(Base):
     # operations under this row's lock (a running total cannot roll).
     rolling_limit_cents: Mapped[int | None] = mapped_column(BigInteger)
     rolling_years: Mapped[int | None] = mapped_column(Integer)
+    # Year accounts: the payment credits (CP) voted for the year, a cap on what
+    # the year pays (NULL: not voted, uncapped), enforced by a CHECK.
+    credit_cents: Mapped[int | None] = mapped_column(BigInteger)
     reserved_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     committed_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     paid_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
@@ -74,6 +77,8 @@ class LedgerAccount(Base):
             name="rolling_limit",
         ),
         CheckConstraint("kind <> 'year' OR (plan_id IS NOT NULL AND year IS NOT NULL)", name="year_identity"),
+        CheckConstraint("credit_cents IS NULL OR (kind = 'year' AND credit_cents >= 0 AND paid_cents <= credit_cents)",
+                        name="within_credits"),
         CheckConstraint("kind <> 'file' OR application_id IS NOT NULL", name="file_identity"),
         CheckConstraint("kind <> 'undertaking' OR siren IS NOT NULL", name="undertaking_identity"),
     )
@@ -153,3 +158,31 @@ class LedgerLeg(Base):
         CheckConstraint("delta_cents <> 0", name="delta_not_zero"),
         UniqueConstraint("entry_id", "account_id", "field", name="uq_ledger_legs_entry_account_field"),
     )
+
+
+class UndertakingLink(Base):
+    """Two companies (by SIREN) declared linked: for de minimis they are one
+    single undertaking (Reg. (EU) 2023/2831, art. 2(2)), the group of every
+    SIREN connected to another by links. The pair is stored in order
+    (``siren`` < ``linked_siren``), once."""
+
+    __tablename__ = "undertaking_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    siren: Mapped[str] = mapped_column(String(9))
+    linked_siren: Mapped[str] = mapped_column(String(9), index=True)
+    # How they are linked, in the declarant's words (« filiale détenue à 100 % »).
+    relation: Mapped[str] = mapped_column(String(200))
+    declared_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    declared_by: Mapped["User | None"] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("siren < linked_siren", name="ordered_pair"),
+        UniqueConstraint("siren", "linked_siren", name="uq_undertaking_links_pair"),
+    )
+
+    def other(self, siren: str) -> str:
+        return self.linked_siren if siren == self.siren else self.siren

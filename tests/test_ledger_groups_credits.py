@@ -1,0 +1,181 @@
+"""Two rules of the ledger added on top of the chain of envelopes:
+
+- the payment credits (CP) voted for a year cap what that year pays, in the
+  database (CHECK) and in the operation (a French refusal, nothing written);
+- linked companies form one single undertaking for de minimis: the rolling
+  ceiling counts the aid of every company of the group, at reservation and in
+  ``ledger verify``."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from app import ledger
+from app.ledger.cli import ledger_group
+from app.ledger.undertakings import LinkRefused, declare_link, group_of, links_of, remove_link
+from app.models import AuditEntry, LedgerLeg, UndertakingLink
+from tests.factories import make_organisation, make_user
+from tests.test_ledger import K, World, assert_refused, plain, reserve
+
+
+def committed(w: World, application, amount, year=2026):
+    reserve(w, application, amount, year=year)
+    ledger.commit(w.session, application, amount, year=year, idempotency_key=f"c-{application.id}", actor=w.finance)
+
+
+# --- payment credits -------------------------------------------------------------
+
+def test_payment_credits_cap_what_a_year_pays(session):
+    w = World(session)
+    application = w.file()
+    committed(w, application, 10 * K)
+    ledger.set_credits(session, w.plan, 2027, 5 * K, actor=w.finance, role="finance", reason="Budget primitif 2027")
+    ledger.pay(session, application, 3 * K, kind="advance", year=2027, idempotency_key="p1", actor=w.finance)
+    session.commit()
+    assert w.account(f"year:{w.plan.id}:2027").credit_cents == 5 * K
+
+    refused = assert_refused(
+        w, lambda: ledger.pay(session, application, 2 * K + 1, kind="interim", year=2027, idempotency_key="p2",
+                              actor=w.finance),
+        "credits", "crédits de paiement 2027", "disponible : 2 000,00 € sur 5 000,00 €")
+    assert refused.message.startswith("Paiement refusé")
+    ledger.pay(session, application, 2 * K, kind="interim", year=2027, idempotency_key="p3", actor=w.finance)
+    # A year whose credits are not voted is not capped.
+    ledger.pay(session, application, 5 * K, kind="balance", year=2028, idempotency_key="p4", actor=w.finance)
+    session.commit()
+    assert w.totals(f"year:{w.plan.id}:2027") == (0, 0, 5 * K)
+    assert w.totals(f"file:{application.id}") == (0, 10 * K, 10 * K)
+    assert ledger.check_invariants(session) == [] and ledger.check_totals(session) == []
+
+
+def test_credits_cannot_be_set_below_what_the_year_paid_and_are_audited(session):
+    w = World(session)
+    application = w.file()
+    committed(w, application, 10 * K)
+    ledger.pay(session, application, 4 * K, kind="advance", year=2027, idempotency_key="p1", actor=w.finance)
+    session.commit()
+    with pytest.raises(ledger.LedgerRefused) as refused:
+        ledger.set_credits(session, w.plan, 2027, 4 * K - 1, actor=w.finance)
+    assert "a déjà versé 4 000,00 €" in plain(refused.value.message)
+    session.rollback()
+    ledger.set_credits(session, w.plan, 2027, 4 * K, actor=w.finance, role="finance", reason="Décision modificative")
+    ledger.set_credits(session, w.plan, 2027, None, actor=w.finance, role="finance")
+    session.commit()
+    rows = session.execute(select(AuditEntry.before, AuditEntry.after).where(AuditEntry.action == "ledger_set_credits")
+                           .order_by(AuditEntry.id)).all()
+    assert [(b["credit_cents"], a["credit_cents"]) for b, a in rows] == [(None, 4 * K), (4 * K, None)]
+    with pytest.raises(ledger.LedgerRefused):
+        ledger.set_credits(session, w.plan, 2027, -1, actor=w.finance)
+
+
+def test_the_database_refuses_payments_beyond_credits_and_verify_names_it(app, session):
+    w = World(session)
+    application = w.file()
+    committed(w, application, 10 * K)
+    ledger.set_credits(session, w.plan, 2027, 5 * K, actor=w.finance)
+    ledger.pay(session, application, 5 * K, kind="advance", year=2027, idempotency_key="p1", actor=w.finance)
+    session.commit()
+    key = f"year:{w.plan.id}:2027"
+    with pytest.raises(IntegrityError):
+        session.execute(text("UPDATE ledger_accounts SET paid_cents = paid_cents + 1 WHERE key = :k"), {"k": key})
+    session.rollback()
+    with pytest.raises(IntegrityError):
+        session.execute(text("UPDATE ledger_accounts SET credit_cents = 1 WHERE key = :k"), {"k": f"call:{w.call.id}"})
+    session.rollback()
+
+    # A leg slipped in behind the operations' back: recomputed from the legs, the year pays more than its credits.
+    year = w.account(key)
+    session.execute(text("INSERT INTO ledger_legs (entry_id, account_id, field, delta_cents) "
+                         "SELECT id, :a, 'paid', 1 FROM ledger_entries WHERE operation = 'commit'"), {"a": year.id})
+    session.commit()
+    faults = [str(f) for f in ledger.check_invariants(session)]
+    assert faults == [f"account {key}: paid {5 * K + 1} exceeds the year's payment credits {5 * K}"]
+    result = app.test_cli_runner().invoke(ledger_group, ["verify"])
+    assert result.exit_code == 1 and "payment credits" in result.output
+
+
+# --- linked companies ----------------------------------------------------------------
+
+def test_linked_companies_share_the_de_minimis_ceiling(session):
+    w = World(session)
+    mother = w.org
+    daughter = make_organisation(session, make_user(session))
+    reserve(w, w.file(mother, declared=0), 200 * K)
+    session.commit()
+    # Not linked: each company has its own ceiling.
+    assert ledger.de_minimis_counted(session, daughter.siren) == 0
+
+    link, created = declare_link(session, daughter.siren, mother.siren, "Filiale détenue à 100 %", actor=w.finance,
+                                 role="finance")
+    session.commit()
+    assert created and (link.siren, link.linked_siren) == tuple(sorted((mother.siren, daughter.siren)))
+    assert ledger.de_minimis_counted(session, daughter.siren) == 200 * K
+    assert group_of(session, daughter.siren) == sorted([mother.siren, daughter.siren])
+
+    application = w.file(daughter, declared=0)
+    refused = assert_refused(w, lambda: reserve(w, application, 100 * K + 1), "undertaking", "plafond de minimis",
+                             f"{daughter.siren} et entreprises liées {mother.siren}",
+                             "aides déjà accordées par Guichet : 200 000,00 €")
+    assert refused.envelope == "undertaking"
+    reserve(w, application, 100 * K)  # exactly the ceiling, for the group
+    session.commit()
+    assert w.totals(f"undertaking:{daughter.siren}") == (100 * K, 0, 0)  # the money stays on each company's account
+    assert w.totals(f"undertaking:{mother.siren}") == (200 * K, 0, 0)
+    assert ledger.check_invariants(session) == []
+
+    # Declaring it again changes nothing; a wrong link is removed by staff with its reason, audited.
+    again, created = declare_link(session, mother.siren, daughter.siren, "Société mère", actor=w.finance)
+    assert not created and again.id == link.id
+    remove_link(session, link, actor=w.finance, role="finance", reason="Lien déclaré par erreur")
+    session.commit()
+    assert session.execute(select(func.count(UndertakingLink.id))).scalar_one() == 0
+    actions = session.execute(select(AuditEntry.action).where(AuditEntry.object_type == "undertaking")
+                              .order_by(AuditEntry.id)).scalars().all()
+    assert actions == ["undertaking_link", "undertaking_unlink"]
+    assert ledger.de_minimis_counted(session, daughter.siren) == 100 * K
+
+
+def test_groups_are_transitive_and_links_are_checked(session):
+    w = World(session)
+    a, b, c = (make_organisation(session, make_user(session)) for _ in range(3))
+    declare_link(session, a.siren, b.siren, "Filiale", actor=w.finance)
+    declare_link(session, c.siren, b.siren, "Contrôle commun", actor=w.finance)
+    session.commit()
+    assert group_of(session, a.siren) == sorted([a.siren, b.siren, c.siren])
+    assert len(links_of(session, c.siren)) == 2
+    reserve(w, w.file(a, declared=0), 150 * K)
+    reserve(w, w.file(c, declared=0), 150 * K)
+    session.commit()
+    assert_refused(w, lambda: reserve(w, w.file(b, declared=0), 1), "undertaking", "plafond de minimis")
+
+    for args, phrase in [((a.siren, "123456789", "Filiale"), "n'est pas un numéro SIREN valide"),
+                         ((a.siren, a.siren, "Filiale"), "liée à elle-même"),
+                         ((a.siren, b.siren, "  "), "nature du lien")]:
+        with pytest.raises(LinkRefused) as refused:
+            declare_link(session, *args, actor=w.finance)
+        assert phrase in str(refused.value)
+    with pytest.raises(LinkRefused):
+        remove_link(session, links_of(session, a.siren)[0], actor=w.finance, reason=" ")
+
+
+def test_verify_rechecks_the_de_minimis_ceiling_of_each_group(app, session):
+    w = World(session, ceiling=350 * ledger.rules.DE_MINIMIS_CEILING_CENTS)
+    a = w.org
+    b = make_organisation(session, make_user(session))
+    reserve(w, w.file(a, declared=0), 200 * K, on=date(2026, 3, 1))
+    reserve(w, w.file(b, declared=0), 200 * K, on=date(2026, 4, 1))
+    session.commit()
+    assert ledger.check_invariants(session) == []
+
+    # Found linked afterwards: together they are over the ceiling from 1 April 2026.
+    declare_link(session, a.siren, b.siren, "Filiale", actor=w.finance)
+    session.commit()
+    faults = [str(f) for f in ledger.check_invariants(session)]
+    assert len(faults) == 1 and "de minimis 40000000" in faults[0] and "2026-04-01" in faults[0], faults
+    assert "+".join(sorted([a.siren, b.siren])) in faults[0]
+    result = app.test_cli_runner().invoke(ledger_group, ["verify"])
+    assert result.exit_code == 1 and "de minimis" in result.output
