@@ -120,7 +120,7 @@ def register_i18n(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.blueprints import (admin, api, applicant, auth, committee, experts, finance, instruction, letters,
+    from app.blueprints import (admin, api, applicant, auth, committee, envelopes, experts, finance, instruction, letters,
                                 notifications, opendata, payments, public, reviews, workspace)
     from app.extensions import csrf
 
@@ -133,6 +133,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(reviews.bp)
     app.register_blueprint(committee.bp)
     app.register_blueprint(finance.bp)
+    app.register_blueprint(envelopes.bp)
     app.register_blueprint(payments.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(opendata.bp)

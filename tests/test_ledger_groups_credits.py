@@ -179,3 +179,44 @@ def test_verify_rechecks_the_de_minimis_ceiling_of_each_group(app, session):
     assert "+".join(sorted([a.siren, b.siren])) in faults[0]
     result = app.test_cli_runner().invoke(ledger_group, ["verify"])
     assert result.exit_code == 1 and "de minimis" in result.output
+
+
+# --- the command line -------------------------------------------------------------------
+
+def test_cli_sets_caps_credits_and_links(app, session):
+    w = World(session)
+    application = w.file()
+    committed(w, application, 10 * K)
+    b = make_organisation(session, make_user(session))
+    session.commit()
+    runner = app.test_cli_runner()
+
+    result = runner.invoke(ledger_group, ["set-limit", f"axis:{w.axis.id}", "9999.99", "--reason", "Budget axe 1"])
+    assert result.exit_code == 1 and "déjà 10 000,00 € réservés ou engagés" in plain(result.output)
+    result = runner.invoke(ledger_group, ["set-limit", f"axis:{w.axis.id}", "12 000,50", "--reason", "Budget axe 1"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(ledger_group, ["set-limit", f"call:{w.call.id}", "1500000", "--reason", "Budget révisé"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(ledger_group, ["set-limit", f"call:{w.call.id}", "none", "--reason", "x"])
+    assert result.exit_code != 0 and "seul un axe" in result.output
+    result = runner.invoke(ledger_group, ["set-limit", "axis:999999", "1", "--reason", "x"])
+    assert result.exit_code != 0 and "aucun compte" in result.output
+    result = runner.invoke(ledger_group, ["set-limit", f"axis:{w.axis.id}", "12,345", "--reason", "x"])
+    assert result.exit_code != 0 and "au centime près" in result.output
+    session.expire_all()
+    assert w.account(f"axis:{w.axis.id}").limit_cents == 1_200_050
+    assert w.account(f"call:{w.call.id}").limit_cents == 150_000_000 and w.call.budget_cents == 150_000_000
+
+    result = runner.invoke(ledger_group, ["set-credits", str(w.plan.id), "2027", "20000", "--reason", "BP 2027"])
+    assert result.exit_code == 0, result.output
+    assert w.account(f"year:{w.plan.id}:2027").credit_cents == 20 * K
+
+    result = runner.invoke(ledger_group, ["link", w.org.siren, b.siren, "--relation", "Filiale"])
+    assert result.exit_code == 0, result.output
+    assert "entreprise unique" in result.output and "1000000 centimes" in result.output
+    result = runner.invoke(ledger_group, ["link", w.org.siren, "123", "--relation", "Filiale"])
+    assert result.exit_code == 1 and "SIREN valide" in result.output
+    actions = session.execute(select(AuditEntry.action).where(AuditEntry.action.in_(
+        ("ledger_set_limit", "ledger_set_credits", "undertaking_link"))).order_by(AuditEntry.id)).scalars().all()
+    assert actions == ["ledger_set_limit", "ledger_set_limit", "ledger_set_credits", "undertaking_link"]
+    assert runner.invoke(ledger_group, ["verify"]).exit_code == 0

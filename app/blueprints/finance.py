@@ -17,7 +17,7 @@ from app.access import role_required, staff_call_ids
 from app.extensions import db
 from app.formatting import translate as _
 from app.ledger import Balance, balances, file_balance
-from app.models import Application, Call, LedgerEntry, LedgerLeg, Plan
+from app.models import Application, Call, LedgerAccount, LedgerEntry, LedgerLeg, Plan
 from app.operations import conflicts
 
 bp = Blueprint("finance", __name__, url_prefix="/finances")
@@ -64,7 +64,7 @@ def visible_call_ids() -> set[int] | None:
 @bp.get("/")
 @role_required(*ROLES)
 def index():
-    plan = db.session.execute(select(Plan).order_by(Plan.id).limit(1)).scalar_one_or_none()
+    plans = db.session.execute(select(Plan).order_by(Plan.start_year, Plan.id)).scalars().all()
     call_ids = visible_call_ids()
     submitted = case((Application.state != "draft", Application.requested_amount_cents), else_=0)
     stmt = (select(Call, func.count(Application.id), func.coalesce(func.sum(submitted), 0))
@@ -73,13 +73,20 @@ def index():
         stmt = stmt.where(Call.id.in_(call_ids))
     rows = db.session.execute(stmt).all()
     budget_total = sum(call.budget_cents for call, _n, _r in rows)
-    accounts = balances(db.session, plan) if plan is not None else []
-    if call_ids is not None:  # a scoped officer sees the calls in their charge, not the plan's totals
-        accounts = [b for b in accounts if b.kind == "call" and b.key in {f"call:{i}" for i in call_ids}]
-    by_kind = {kind: [b for b in accounts if b.kind == kind] for kind in ("plan", "year", "axis", "call")}
-    charts = {kind: chart(rows_) for kind, rows_ in by_kind.items() if rows_}
-    return render_template("finance/index.html", plan=plan, rows=rows, budget_total=budget_total,
-                           accounts=accounts, charts=charts, years=_years())
+    year_credits = dict(db.session.execute(
+        select(LedgerAccount.key, LedgerAccount.credit_cents).where(LedgerAccount.kind == "year")).all())
+    sections = []
+    for plan in plans:
+        accounts = balances(db.session, plan)
+        if call_ids is not None:  # a scoped officer sees the calls in their charge, not the plan's totals
+            accounts = [b for b in accounts if b.kind == "call" and b.key in {f"call:{i}" for i in call_ids}]
+        by_kind = {kind: [b for b in accounts if b.kind == kind] for kind in ("plan", "year", "axis", "call")}
+        plan_calls = [(call, n, r) for call, n, r in rows if call.axis.plan_id == plan.id]
+        credits = [(b, credit) for b in by_kind["year"] for credit in [year_credits.get(b.key)]]
+        sections.append((plan, accounts, {kind: chart(rows_) for kind, rows_ in by_kind.items() if rows_},
+                         sum(call.budget_cents for call, _n, _r in plan_calls), credits))
+    return render_template("finance/index.html", sections=sections, rows=rows, budget_total=budget_total,
+                           years=_years(), whole_plan=call_ids is None)
 
 
 def _years() -> list[int]:

@@ -137,8 +137,10 @@ def ensure_accounts(session: Session, plan: Plan, *, actor: Any | None = None, r
 
 def set_limit(session: Session, account: LedgerAccount, limit_cents: int | None, *, actor: Any | None,
               role: str | None = None, reason: str | None = None) -> LedgerAccount:
-    """Change an account's cap (an axis budget, a revised call budget). Refused
-    when what is already reserved and committed would exceed it."""
+    """Change an account's cap (an axis budget, a revised call budget or plan
+    envelope, a year's ceiling). Refused when what is already reserved and
+    committed would exceed it. A plan's or a call's cap is also written on the
+    plan (envelope) or the call (budget). Audited; flushes."""
     if limit_cents is not None and (not isinstance(limit_cents, int) or isinstance(limit_cents, bool) or limit_cents < 0):
         raise LedgerRefused(_("Le plafond doit être un montant positif en centimes."))
     _lock_ledger(session)
@@ -155,6 +157,11 @@ def set_limit(session: Session, account: LedgerAccount, limit_cents: int | None,
               label=account.label, used=money(used), limit=money(limit_cents)),
             envelope=account.kind,
         )
+    # The plan's envelope and a call's budget are also read from the plan and the call: kept equal.
+    if account.kind == "plan" and limit_cents is not None:
+        session.get(Plan, account.plan_id).envelope_cents = limit_cents
+    elif account.kind == "call" and limit_cents is not None:
+        session.get(Call, account.call_id).budget_cents = limit_cents
     audit.record(session, actor=actor, role=_role(actor, role), object_type="ledger_account",
                  object_id=account.key, action="ledger_set_limit", before={"limit_cents": old},
                  after={"limit_cents": limit_cents}, reason=reason)

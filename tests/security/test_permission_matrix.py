@@ -187,6 +187,9 @@ ACCESS: dict[str, frozenset[str]] = {
     "finance.payments": FINANCE_PAGES,
     "finance.payments_export": FINANCE_PAGES,
     "finance.file_ledger": FINANCE_PAGES,
+    # envelopes: caps and payment credits, by finance and administrators in charge of every call
+    "envelopes.index": FINANCE_PAGES,
+    "envelopes.edit": FINANCE_PAGES,
     # payments: the applicant on their own file; the finance department for the rest
     "payments.applicant_file": OWNER,
     "payments.file_request": OWNER,
@@ -388,6 +391,7 @@ def objects(app) -> dict[str, dict[str, str]]:
             "kind": "decision_letter",
             "letter_text_kind": "decision_approval",
             "call_reference": submitted.call.reference,
+            "account_key": f"axis:{submitted.call.axis_id}",
         }
         values = {}
         for variant, application, attachment, key in (
