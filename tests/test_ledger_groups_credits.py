@@ -220,3 +220,61 @@ def test_cli_sets_caps_credits_and_links(app, session):
         ("ledger_set_limit", "ledger_set_credits", "undertaking_link"))).order_by(AuditEntry.id)).scalars().all()
     assert actions == ["ledger_set_limit", "ledger_set_limit", "ledger_set_credits", "undertaking_link"]
     assert runner.invoke(ledger_group, ["verify"]).exit_code == 0
+
+
+def test_the_owner_declares_linked_companies_on_the_organisation_page(client, session):
+    import html
+
+    from tests.factories import login
+
+    def text(response):
+        return plain(html.unescape(response.get_data(as_text=True)))
+
+    w = World(session)
+    owner = make_user(session)
+    member = make_user(session)
+    org = make_organisation(session, owner, member)
+    mother = make_organisation(session, make_user(session))
+    reserve(w, w.file(mother, declared=0), 120 * K)
+    session.commit()
+    path = f"/espace/organisations/{org.siret}/entreprises-liees"
+
+    login(client, member.email)
+    assert client.get(path).status_code == 200
+    assert client.post(path, data={"siren": mother.siren, "relation": "Filiale"}).status_code == 403
+    client.post("/deconnexion")
+    login(client, owner.email)
+    response = client.post(path, data={"siren": "123 456 789", "relation": "Filiale"})
+    assert response.status_code == 422 and "n'est pas un numéro SIREN valide" in text(response)
+    response = client.post(path, data={"siren": mother.siren, "relation": ""})
+    assert response.status_code == 422 and "Ce champ est obligatoire" in text(response)
+    assert session.execute(select(func.count(UndertakingLink.id))).scalar_one() == 0
+
+    response = client.post(path, data={"siren": f"{mother.siren[:3]} {mother.siren[3:6]} {mother.siren[6:]}",
+                                       "relation": "Société mère (60 % du capital)"})
+    assert response.status_code == 303
+    body = text(client.get(path))
+    assert "Société mère (60 % du capital)" in body and "120 000,00 €" in body  # the group's de minimis so far
+    link = session.execute(select(UndertakingLink)).scalar_one()
+    assert (link.declared_by_id, link.organisation_id) == (owner.id, org.id)
+    audit = session.execute(select(AuditEntry).where(AuditEntry.action == "undertaking_link")).scalar_one()
+    assert audit.actor_id == owner.id and audit.actor_role == "applicant"
+    # The group's aid now counts when the organisation's own file is reserved.
+    assert ledger.de_minimis_counted(session, org.siren) == 120 * K
+    # Another company's page is not reachable.
+    client.post("/deconnexion")
+    login(client, member.email)
+    assert client.get(f"/espace/organisations/{mother.siret}/entreprises-liees").status_code == 404
+
+
+def test_cli_unlink(app, session):
+    w = World(session)
+    b = make_organisation(session, make_user(session))
+    declare_link(session, w.org.siren, b.siren, "Filiale", actor=None)
+    session.commit()
+    runner = app.test_cli_runner()
+    assert runner.invoke(ledger_group, ["unlink", w.org.siren, b.siren, "--reason", " "]).exit_code == 1
+    result = runner.invoke(ledger_group, ["unlink", b.siren, w.org.siren, "--reason", "Déclaré par erreur"])
+    assert result.exit_code == 0, result.output
+    assert session.execute(select(func.count(UndertakingLink.id))).scalar_one() == 0
+    assert runner.invoke(ledger_group, ["unlink", b.siren, w.org.siren, "--reason", "x"]).exit_code != 0

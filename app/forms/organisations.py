@@ -213,3 +213,13 @@ class InvitationForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """A button that changes something: only the CSRF token."""
+
+
+class LinkedUndertakingForm(FlaskForm):
+    """A company linked to the organisation: for de minimis, one single undertaking."""
+
+    siren = StringField(_l("SIREN de l'entreprise liée"), validators=[DataRequired(REQUIRED), Length(max=20)],
+                        description=_l("9 chiffres, par exemple celui de la société mère ou d'une filiale."),
+                        render_kw={"inputmode": "numeric", "autocomplete": "off"})
+    relation = StringField(_l("Nature du lien"), validators=[DataRequired(REQUIRED), Length(max=200)],
+                           description=_l("Par exemple : société mère détenant 60 % du capital ; filiale détenue à 100 %."))

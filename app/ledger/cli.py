@@ -154,3 +154,28 @@ def ledger_link(siren: str, linked_siren: str, relation: str) -> None:
     counted = de_minimis_counted(db.session, _link.siren)
     click.echo(f"{'lien enregistré' if created else 'lien déjà enregistré'} ; entreprise unique : {', '.join(group)} ; "
                f"de minimis compté sur 3 ans : {counted} centimes")
+
+
+@ledger_group.command("unlink")
+@click.argument("siren")
+@click.argument("linked_siren")
+@click.option("--reason", required=True, help="Why the link was wrong.")
+@with_appcontext
+def ledger_unlink(siren: str, linked_siren: str, reason: str) -> None:
+    """Remove a link between two companies declared in error (audited)."""
+    from sqlalchemy import select
+
+    from app.ledger.undertakings import LinkRefused, remove_link
+    from app.models import UndertakingLink
+
+    low, high = sorted((siren.strip(), linked_siren.strip()))
+    link = db.session.execute(select(UndertakingLink).where(UndertakingLink.siren == low,
+                                                            UndertakingLink.linked_siren == high)).scalar_one_or_none()
+    if link is None:
+        raise click.BadParameter(f"aucun lien entre {low} et {high}")
+    try:
+        remove_link(db.session, link, actor=None, role="system", reason=reason)
+        db.session.commit()
+    except LinkRefused as exc:
+        _refused(exc)
+    click.echo(f"lien supprimé entre {low} et {high}")

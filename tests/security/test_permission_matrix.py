@@ -121,6 +121,8 @@ ACCESS: dict[str, frozenset[str]] = {
     "applicant.organisation_detail": OWNER,
     "applicant.organisation_edit": OWNER,
     "applicant.organisation_invite": OWNER,
+    "applicant.organisation_links": OWNER,
+    "applicant.organisation_link_add": OWNER,
     "applicant.organisation_members": OWNER,
     "applicant.invitation_revoke": OWNER,
     "applicant.member_make_owner": OWNER,

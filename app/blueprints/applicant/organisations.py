@@ -16,7 +16,7 @@ from app.extensions import db
 from app.formatting import lazy as _l
 from app.formatting import translate as _
 from app.forms.organisations import (DEPARTMENT_NAMES, ConfirmForm, InvitationForm, LegalDataForm,
-                                     RegisterOrganisationForm, SiretLookupForm)
+                                     LinkedUndertakingForm, RegisterOrganisationForm, SiretLookupForm)
 from app.models import Membership, Organisation, OrganisationInvitation, User
 from app.operations import organisations as ops
 
@@ -105,6 +105,49 @@ def organisation_new():
 def organisation_detail(siret: str):
     organisation, membership = _load(siret)
     return _render("applicant/organisations/detail.html", organisation=organisation, membership=membership)
+
+
+def _links_page(organisation: Organisation, membership: Membership, form: LinkedUndertakingForm | None = None,
+                status: int = 200):
+    from app.ledger import de_minimis_counted
+    from app.ledger.undertakings import group_of, links_of
+
+    return _render("applicant/organisations/linked.html", organisation=organisation, membership=membership,
+                   links=links_of(db.session, organisation.siren), group=group_of(db.session, organisation.siren),
+                   counted=de_minimis_counted(db.session, organisation.siren),
+                   form=form or (LinkedUndertakingForm(formdata=None) if membership.is_owner else None)), status
+
+
+@bp.get("/organisations/<siret>/entreprises-liees")
+@role_required("applicant")
+def organisation_links(siret: str):
+    organisation, membership = _load(siret)
+    return _links_page(organisation, membership)
+
+
+@bp.post("/organisations/<siret>/entreprises-liees")
+@role_required("applicant")
+def organisation_link_add(siret: str):
+    """The account's owner declares a linked company (de minimis: one single
+    undertaking). A declaration is kept; one made in error is removed by the
+    Region's staff, with its reason."""
+    from app.ledger.undertakings import LinkRefused, declare_link
+
+    organisation, membership = _load(siret, owner=True)
+    form = LinkedUndertakingForm()
+    if form.validate_on_submit():
+        try:
+            _link, created = declare_link(db.session, organisation.siren, form.siren.data, form.relation.data,
+                                          actor=me(), role="applicant", organisation_id=organisation.id)
+        except LinkRefused as exc:
+            db.session.rollback()
+            form.siren.errors = [*form.siren.errors, str(exc)]
+        else:
+            commit()
+            flash(_("L'entreprise liée est enregistrée.") if created else _("Ce lien était déjà enregistré."),
+                  "success" if created else "info")
+            return redirect(url_for("applicant.organisation_links", siret=organisation.siret), 303)
+    return _links_page(organisation, membership, form, 422)
 
 
 @bp.route("/organisations/<siret>/modifier", methods=["GET", "POST"])
