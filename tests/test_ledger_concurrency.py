@@ -1,10 +1,14 @@
 """The ledger under concurrency: many transactions racing for the last euro of
-an envelope, each in its own thread and session, on SQLite and PostgreSQL
-alike. Exactly as many pass as the envelope allows; totals stay exact."""
+an envelope, each in its own thread and session — or in its own process, as
+gunicorn's workers are —, on SQLite and PostgreSQL alike. Exactly as many pass
+as the envelope allows; totals stay exact."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
+
+import pytest
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -127,3 +131,71 @@ def test_a_retried_request_racing_itself_writes_one_entry(app, session):
     assert session.execute(select(func.count(LedgerEntry.id))).scalar_one() == 1
     account = session.execute(select(LedgerAccount).where(LedgerAccount.kind == "call")).scalar_one()
     assert account.reserved_cents == AMOUNT
+
+
+# --- processes, not threads: separate interpreters and connections, as gunicorn workers are ------------------------
+
+def _reserve_in_a_process(app, application_id: int, i: int, barrier, results) -> None:
+    """One forked process: its own connection (the parent's pool is dropped,
+    not closed), released with the others by the barrier."""
+    from app.extensions import db
+
+    with app.app_context():
+        db.engine.dispose(close=False)
+        session = Session(db.engine)
+        try:
+            barrier.wait(timeout=60)
+            application = session.get(Application, application_id)
+            entry = ledger.reserve(session, application, AMOUNT, year=2026, idempotency_key=f"process-{i}",
+                                   actor=None, regime="gber:25")
+            session.commit()
+            results.put(("done", entry.id))
+        except ledger.LedgerRefused as exc:
+            session.rollback()
+            results.put(("refused", exc.envelope))
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            results.put(("error", repr(exc)))
+        finally:
+            session.close()
+
+
+@pytest.mark.parametrize("binding", ["plan", "year", "call"])
+def test_fifty_processes_race_for_the_last_euros_of_an_envelope(app, session, binding):
+    """50 processes each reserve 10,000 € where the binding envelope (the plan's,
+    the year's or the call's) has room for 30 and a half: exactly 30 pass, and
+    the half stays unreserved. (A yearly ceiling cannot exceed the envelope: for
+    the plan's case both are equal and the plan, locked first, refuses.)"""
+    room = 30 * AMOUNT + AMOUNT // 2
+    plan = Plan(name="Plan course", start_year=2025, years=5, envelope_cents=room if binding == "plan" else 350 * MILLION,
+                yearly_ceiling_cents=room if binding in ("plan", "year") else 70 * MILLION)
+    session.add_all([plan, Axis(plan=plan, number=1, title="Compétitivité")])
+    session.flush()
+    call = make_call(session, budget_cents=room if binding == "call" else 100 * MILLION, max_aid_cents=None)
+    ids = [make_application(session, call, make_organisation(session, make_user(session)), state="committee",
+                            amount_cents=AMOUNT).id for _ in range(50)]
+    session.commit()
+
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(len(ids))
+    results = context.Queue()
+    processes = [context.Process(target=_reserve_in_a_process, args=(app, application_id, i, barrier, results))
+                 for i, application_id in enumerate(ids)]
+    for p in processes:
+        p.start()
+    outcomes = [results.get(timeout=JOIN_TIMEOUT) for _ in processes]
+    for p in processes:
+        p.join(timeout=JOIN_TIMEOUT)
+    assert not any(p.is_alive() for p in processes), "a ledger process hung"
+
+    assert [o for o in outcomes if o[0] == "error"] == []
+    done = [value for kind, value in outcomes if kind == "done"]
+    assert len(done) == 30 and len(set(done)) == 30
+    assert [value for kind, value in outcomes if kind == "refused"] == [binding] * 20
+    session.expire_all()
+    key = {"plan": f"plan:{plan.id}", "year": f"year:{plan.id}:2026", "call": f"call:{call.id}"}[binding]
+    account = session.execute(select(LedgerAccount).where(LedgerAccount.key == key)).scalar_one()
+    assert account.reserved_cents == 30 * AMOUNT and account.available_cents == AMOUNT // 2
+    assert session.execute(select(func.count(LedgerEntry.id))).scalar_one() == 30
+    assert ledger.check_totals(session) == [] and ledger.check_entries(session) == []
+    assert ledger.check_invariants(session) == []
+    assert list(audit.verify_chain(session)) == []
