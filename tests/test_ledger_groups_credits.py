@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from app import ledger
 from app.ledger.cli import ledger_group
 from app.ledger.undertakings import LinkRefused, declare_link, group_of, links_of, remove_link
-from app.models import AuditEntry, LedgerLeg, UndertakingLink
+from app.models import AuditEntry, LedgerAccount, LedgerLeg, UndertakingLink
 from tests.factories import make_organisation, make_user
 from tests.test_ledger import K, World, assert_refused, plain, reserve
 
@@ -278,3 +278,21 @@ def test_cli_unlink(app, session):
     assert result.exit_code == 0, result.output
     assert session.execute(select(func.count(UndertakingLink.id))).scalar_one() == 0
     assert runner.invoke(ledger_group, ["unlink", b.siren, w.org.siren, "--reason", "x"]).exit_code != 0
+
+
+def test_the_demo_has_axis_budgets_payment_credits_and_a_linked_holding(client, session, demo):
+    from app.models import Axis, Organisation
+    from tests.factories import login
+
+    axes = session.execute(select(LedgerAccount).where(LedgerAccount.kind == "axis")).scalars().all()
+    assert axes and all(a.limit_cents is not None for a in axes)
+    assert sum(a.limit_cents for a in axes) == 350 * 1_000_000 * 100
+    years = session.execute(select(LedgerAccount).where(LedgerAccount.kind == "year",
+                                                        LedgerAccount.credit_cents.is_not(None))).scalars().all()
+    assert years and all(a.paid_cents <= a.credit_cents for a in years)
+    org = session.execute(select(Organisation).where(Organisation.name == "Atelier Numérique de Champagne")).scalar_one()
+    assert len(group_of(session, org.siren)) == 2
+    assert ledger.check_invariants(session) == [] and ledger.check_totals(session) == []
+    login(client, "demo-finance@guichet.test", "demo")
+    assert client.get("/finances/enveloppes/").status_code == 200
+    assert session.execute(select(func.count(Axis.id))).scalar_one() == len(axes)

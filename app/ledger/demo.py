@@ -47,3 +47,35 @@ def seed_ledger(session: Session, plan: Plan) -> dict[str, int]:
                 actor=None, reason="Données de démonstration")
             counts["paid"] += 1
     return counts
+
+
+# Axis budgets of the demo plan (350 M€ in all), in millions of euros.
+DEMO_AXIS_BUDGETS_MEUR = {1: 150, 2: 80, 3: 50, 4: 40, 5: 30}
+# Payment credits voted for each year of the plan up to the current one, in millions of euros.
+DEMO_YEARLY_CREDITS_MEUR = 45
+
+
+def seed_envelopes(session: Session, plan: Plan, organisation) -> None:
+    """Axis budgets, the payment credits of the years up to this one, and a
+    holding linked to ``organisation`` (one single undertaking for de minimis),
+    so the envelopes page and the rules they carry show in the demo. Never
+    below what the demo already holds. Flushes, never commits."""
+    from app.ledger.operations import axis_account, set_credits, set_limit, year_account
+    from app.ledger.undertakings import declare_link
+    from app.operations.demo import make_siret
+
+    million = 100 * 1_000_000
+    for axis in plan.axes:
+        account = axis_account(session, axis)
+        budget = max(DEMO_AXIS_BUDGETS_MEUR.get(axis.number, 0) * million, account.reserved_cents + account.committed_cents)
+        if account.limit_cents != budget:
+            set_limit(session, account, budget, actor=None, role="system", reason="Données de démonstration : budget de l'axe")
+    for year in range(plan.start_year, min(_today().year, plan.end_year) + 1):
+        account = year_account(session, plan, year)
+        credits = max(DEMO_YEARLY_CREDITS_MEUR * million, account.paid_cents)
+        if account.credit_cents != credits:
+            set_credits(session, plan, year, credits, actor=None, role="system",
+                        reason="Données de démonstration : crédits de paiement votés")
+    holding = make_siret(77_100_200)[:9]
+    declare_link(session, organisation.siren, holding, "Société mère (holding familiale, 70 % du capital)",
+                 actor=None, role="system", organisation_id=organisation.id)

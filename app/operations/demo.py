@@ -146,7 +146,7 @@ def seed_demo(session: Session) -> dict[str, int]:
                 audit.record(session, actor=None, role="system", object_type="application", object_id=application.reference,
                              action="seed", after={"state": state, "call": call.reference})
                 count += 1
-    from app.ledger.demo import seed_ledger
+    from app.ledger.demo import seed_envelopes, seed_ledger
     from app.operations.demo_committee import seed_committee_demo
     from app.operations.demo_finance import seed_finance
     from app.operations.demo_letters import seed_letters
@@ -160,6 +160,7 @@ def seed_demo(session: Session) -> dict[str, int]:
     seed_committee_demo(session)  # committee members, a decided session, an upcoming agenda
     seed_instruction(session)  # assignments, expert invitations, a private note, a saved view
     seed_letters(session)  # deliberation numbers where none, decision letters, notifications
+    seed_envelopes(session, plan, org1)  # axis budgets, payment credits, a holding linked to a company
     audit.record(session, actor=None, role="system", object_type="plan", object_id=plan.id, action="seed_demo",
                  after={"calls": [ami.reference, pack.reference], "files": count})
     return {"users": len(users), "calls": 2, "files": count}
