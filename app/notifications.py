@@ -195,7 +195,8 @@ def send_notification(application_id: int, template: str, audience: str, reason:
     as ``queued`` and each is claimed (``queued`` → ``sent``, one conditional
     UPDATE, committed) just before it is handed to the mail server, so a retried
     or duplicated job mails only what no run has claimed. A delivery that fails
-    gives its row back (``queued``) and the job fails, to be retried."""
+    gives its row back (``queued``); the others are still sent, then the job
+    fails, to be retried."""
     from app.models import Notification
 
     application = db.session.get(Application, application_id)
@@ -231,6 +232,7 @@ def _send_queued(key: str) -> int:
         .join(User, User.id == Notification.user_id)
         .where(Notification.job_key == key, Notification.mail_status == "queued").order_by(Notification.id)).all()
     sent = 0
+    failure: Exception | None = None
     for notification_id, address, subject, body in waiting:
         claimed = db.session.execute(
             update(Notification).where(Notification.id == notification_id, Notification.mail_status == "queued")
@@ -240,13 +242,17 @@ def _send_queued(key: str) -> int:
             continue  # another run claimed it
         try:
             deliver(address, subject, body)
-        except Exception:
+        except Exception as exc:  # noqa: BLE001 - given back, the others still go, then the job fails
+            log.warning("notification %s not delivered to %s: %s", notification_id, address, exc)
             db.session.rollback()
             db.session.execute(update(Notification).where(Notification.id == notification_id)
                                .values(mail_status="queued"))
             db.session.commit()
-            raise
+            failure = failure or exc
+            continue
         sent += 1
+    if failure is not None:
+        raise failure
     return sent
 
 

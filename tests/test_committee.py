@@ -466,8 +466,10 @@ def test_staff_record_conditions_from_the_session_page_and_see_them(app, board, 
     session.commit()
     staff = app.test_client()
     login(staff, board.admin.email)
-    page = staff.get(f"/commission/seances/{board.cs.id}").get_data(as_text=True)
-    assert 'name="conditions"' in page and "Conditions de l&#39;aide (facultatif)" in page
+    from html import unescape
+
+    page = unescape(staff.get(f"/commission/seances/{board.cs.id}").get_data(as_text=True))
+    assert 'name="conditions"' in page and "Conditions de l'aide (facultatif)" in page
     response = staff.post(f"/commission/seances/{board.cs.id}/votes/clore",
                           data={"key": f"item:{item.id}", "conditions": KBIS}, follow_redirects=True)
     assert "la délibération est enregistrée" in response.get_data(as_text=True)

@@ -319,13 +319,15 @@ def test_the_agreement_page_says_the_decision_serves_as_agreement(app, session, 
     session.commit()
     login(client, finance.email)
     page = client.get(f"/versements/conventions/{application.reference}").get_data(as_text=True)
-    assert "aucune convention n&#39;est établie" in page
-    assert "Enregistrer les modalités de la décision et engager l&#39;aide" in page
+    assert "aucune convention n'est établie, la lettre de notification de la décision en tient lieu" in page
+    assert "Enregistrer les modalités de la décision et engager l'aide" in page
 
 
 # --- editable texts of the receipt and the ineligibility letter ------------------------------------
 
 def test_admin_edits_the_receipt_text_with_its_own_placeholders(app, session, client):
+    from html import unescape
+
     from app.documents import render_receipt
 
     call = make_call(session)
@@ -335,16 +337,16 @@ def test_admin_edits_the_receipt_text_with_its_own_placeholders(app, session, cl
                                    state="submitted", amount_cents=1_234_500, title="Vision")
     session.commit()
     login(client, admin.email)
-    listing = client.get(f"/admin/appels/{call.reference}/lettres").get_data(as_text=True)
-    assert "Accusé de réception" in listing and "Notification d&#39;inéligibilité" in listing
-    form = client.get(f"/admin/appels/{call.reference}/lettres/receipt").get_data(as_text=True)
+    listing = unescape(client.get(f"/admin/appels/{call.reference}/lettres").get_data(as_text=True))
+    assert "Accusé de réception" in listing and "Notification d'inéligibilité" in listing
+    form = unescape(client.get(f"/admin/appels/{call.reference}/lettres/receipt").get_data(as_text=True))
     assert "{montant_demande}" in form and "{date_depot}" in form and "{deliberation}" not in form
     assert "Cet accusé ne vaut pas décision" in form  # the default text, to start from
     # a receipt quotes no decision: {montant} and {deliberation} are refused, with the fields it may use
     refused = client.post(f"/admin/appels/{call.reference}/lettres/receipt",
                           data={"body": "Reçu {reference} : {montant}, délibération {deliberation}"})
     assert refused.status_code == 422
-    html = refused.get_data(as_text=True)
+    html = unescape(refused.get_data(as_text=True))
     assert "Champ(s) inconnu(s) : {montant}, {deliberation}" in html and "{montant_demande}" in html
     assert session.query(LetterTemplate).count() == 0
     body = "Nous avons reçu le dossier {reference} de {organisation} ({montant_demande} demandés) le {date_depot}."

@@ -57,7 +57,7 @@ def edit_letter(reference: str, kind: str):
     call = _admin_call(reference)
     if kind not in DEFAULT_TEXTS:
         abort(404)
-    form = LetterTextForm()
+    form = LetterTextForm(kind=kind)
     if request.method == "GET":
         existing = _texts(call).get(kind)
         form.body.data = existing.body if existing else DEFAULT_TEXTS[kind]
