@@ -473,9 +473,16 @@ def test_staff_record_conditions_from_the_session_page_and_see_them(app, board, 
     response = staff.post(f"/commission/seances/{board.cs.id}/votes/clore",
                           data={"key": f"item:{item.id}", "conditions": KBIS}, follow_redirects=True)
     assert "la délibération est enregistrée" in response.get_data(as_text=True)
+    from app.documents import document_path, latest_document
+    from tests.conftest import run_queued_jobs
+
+    run_queued_jobs(app)  # the decision letter, rendered after the commit by the approve transition's job
     session.expire_all()
     item = session.get(AgendaItem, item.id)
     assert (item.decision, item.conditions) == ("approved", KBIS)
+    stored = latest_document(session, item.application, "decision_letter")
+    letter = " ".join(pdf_text(document_path(stored).read_bytes()).split())
+    assert KBIS in letter and item.deliberation_number in letter
     assert KBIS in staff.get(f"/commission/seances/{board.cs.id}").get_data(as_text=True)
     member = app.test_client()
     login(member, board.members[1].email)
