@@ -94,6 +94,8 @@ def render_minutes(session: Session, cs: CommitteeSession) -> bytes:
                 if item.amount_cents < item.proposed_amount_cents:
                     decision += " (montant réduit par la commission)"
             lines.append(decision + ".")
+            if item.decision == "approved" and item.conditions:
+                lines.append(f"Conditions : {item.conditions}")
         for line in lines:
             story.append(layout.p(line, layout.answer))
     return layout.build(story)

@@ -29,7 +29,7 @@ from xml.sax.saxutils import escape
 
 from app import audit
 from app.extensions import db
-from app.formatting import local_date, local_datetime, money, number
+from app.formatting import local_date, local_datetime, money, money_short, number
 from app.models import Application, Attachment, Document
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -207,6 +207,13 @@ def _size(n: int) -> str:
     return f"{number(round(n / 1024 / 1024, 1), 'fr')} Mo"
 
 
+def _call_text(session: Session, layout: "Layout", application: Application, kind: str, reasons: str = "") -> list:
+    """The call's text of ``kind`` (edited by its admins, else the default), filled in, as paragraphs."""
+    from app.letters import fill, text_for, values_for
+
+    return _paragraphs(layout, fill(text_for(session, application.call_id, kind), values_for(application, reasons)))
+
+
 def render_receipt(session: Session, application: Application) -> bytes:
     """« Accusé de réception »: reference, time of submission, organisation,
     call, a summary of the answers, and the attachments with their SHA-256."""
@@ -222,10 +229,7 @@ def render_receipt(session: Session, application: Application) -> bytes:
         ["Montant d'aide demandé", money(application.requested_amount_cents, "fr")],
     ], [55 * mm, 119 * mm]))
     story.append(Spacer(1, 4 * mm))
-    story.append(layout.p(
-        "La Région Grand Est accuse réception de votre dossier. Cet accusé ne vaut pas décision d'attribution : "
-        "votre dossier va être examiné (recevabilité, éligibilité, instruction) et vous serez informé de chaque étape "
-        "sur la page de suivi du dossier."))
+    story += _call_text(session, layout, application, "receipt")
     if application.form_version is not None:
         from app.callforms import answers_summary, load_definition
 
@@ -278,9 +282,7 @@ def render_ineligibility_letter(session: Session, application: Application) -> b
         ["Déposé le", local_datetime(application.submitted_at, "fr")],
     ], [55 * mm, 119 * mm]))
     story.append(Spacer(1, 4 * mm))
-    story.append(layout.p(
-        "Après examen, votre dossier ne remplit pas les conditions d'éligibilité de l'appel. "
-        "Il ne peut donc pas être instruit."))
+    story += _call_text(session, layout, application, "ineligibility")
     run = session.execute(select(func.max(EligibilityResult.run)).where(
         EligibilityResult.application_id == application.id)).scalar()
     failed = session.execute(select(EligibilityResult).where(
@@ -348,6 +350,7 @@ def render_decision_letter(session: Session, application: Application) -> bytes:
     in words, conditions, payment terms) or refusal (reasons); the deliberation
     number and the means and time limit of appeal in both cases."""
     from app.letters import amount_in_words, decision_amount, fill, needs_agreement, text_for, values_for
+    from app.operations.committee import approval_conditions
 
     refused = is_refusal(application)
     kind = "decision_refusal" if refused else "decision_approval"
@@ -363,13 +366,21 @@ def render_decision_letter(session: Session, application: Application) -> bytes:
             ["En chiffres", money(amount, "fr")],
             ["En lettres", amount_in_words(amount)],
         ], [55 * mm, 119 * mm]))
+        conditions = approval_conditions(session, application)
+        if conditions:
+            story.append(layout.p("Conditions particulières", layout.h2))
+            story.append(layout.p("La commission a assorti sa décision des conditions suivantes :"))
+            story += _paragraphs(layout, conditions)
         story.append(layout.p("Modalités de versement", layout.h2))
+        threshold = money_short(current_app.config["AGREEMENT_THRESHOLD_CENTS"], "fr")
         if needs_agreement(amount):
             story.append(layout.p(
-                "L'aide excédant 23 000 €, une convention vous sera adressée ; elle fixe l'échéancier suivant :"))
+                f"L'aide excédant {threshold}, une convention vous sera adressée ; elle fixe l'échéancier suivant :"))
             story.append(_schedule_table(layout, amount))
         else:
-            story.append(layout.p("L'aide est versée en une fois, sur présentation des justificatifs de dépenses."))
+            story.append(layout.p(
+                f"L'aide n'excédant pas {threshold}, aucune convention n'est établie : la présente notification en "
+                "tient lieu. L'aide est versée en une fois, sur présentation des justificatifs de dépenses."))
     elif refused and not reasons:
         story.append(layout.p("Motifs : voir l'avis de la commission joint à votre dossier."))
     story.append(layout.p("Voies et délais de recours", layout.h2))
@@ -409,14 +420,22 @@ RENDERERS: dict[str, tuple[str, Callable[[Session, Application], bytes]]] = {
 }
 
 
-def generate_document(application_id: int, template: str, actor_id: int | None = None) -> int:
-    """Job: render ``template`` for the file and store it; returns the document id."""
+def generate_document(application_id: int, template: str, actor_id: int | None = None) -> int | None:
+    """Job: render ``template`` for the file and store it; returns the document id.
+    No convention is made for an aid at or below the agreement threshold (the
+    decision letter serves as agreement): None then."""
+    from app.letters import decision_amount, needs_agreement
+
     if template not in RENDERERS:
         raise KeyError(f"no PDF renderer for the template {template!r}")
     kind, renderer = RENDERERS[template]
     application = db.session.get(Application, application_id)
     if application is None:
         raise LookupError(f"no file with id {application_id}")
+    if template == "convention" and not needs_agreement(decision_amount(application)):
+        current_app.logger.info("no convention for %s: the aid does not exceed the agreement threshold",
+                                application.reference)
+        return None
     content = renderer(db.session, application)
     document = store_document(db.session, application, kind, content, actor_id)
     db.session.commit()

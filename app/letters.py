@@ -17,7 +17,7 @@ from num2words import num2words
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.formatting import local_date, money
+from app.formatting import local_date, local_datetime, money
 from app.models import Application, LetterTemplate
 
 # name → what it stands for (shown on the admin page).
@@ -32,12 +32,34 @@ PLACEHOLDERS: dict[str, str] = {
     "date_decision": "date de la décision",
     "motifs": "motifs de la décision",
     "date": "date du document",
+    "date_depot": "date et heure du dépôt du dossier",
+    "montant_demande": "montant d'aide demandé",
 }
+
+_DECISION_FIELDS = ("reference", "titre", "organisation", "appel", "montant", "montant_lettres", "deliberation",
+                    "date_decision", "motifs", "date")
+_FILE_FIELDS = ("reference", "titre", "organisation", "appel", "date_depot", "montant_demande", "date")
+
+# kind → the placeholders its text may use (a receipt has no decision to quote).
+KIND_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "decision_approval": _DECISION_FIELDS,
+    "decision_refusal": _DECISION_FIELDS,
+    "agreement": _DECISION_FIELDS,
+    "receipt": _FILE_FIELDS,
+    "ineligibility": _FILE_FIELDS,
+}
+
+
+def placeholders_for(kind: str | None) -> dict[str, str]:
+    """The placeholders a text of ``kind`` may use, with what they stand for."""
+    return {name: PLACEHOLDERS[name] for name in KIND_PLACEHOLDERS.get(kind or "", _DECISION_FIELDS)}
 
 LETTER_LABELS = {
     "decision_approval": "Notification de décision favorable",
     "decision_refusal": "Notification de décision défavorable",
     "agreement": "Convention",
+    "receipt": "Accusé de réception",
+    "ineligibility": "Notification d'inéligibilité",
 }
 
 DEFAULT_TEXTS: dict[str, str] = {
@@ -68,6 +90,15 @@ DEFAULT_TEXTS: dict[str, str] = {
         "Article 4 — Caducité. L'aide devient caduque si le projet n'a pas commencé dans les deux ans de la "
         "décision ou n'est pas achevé dans les quatre ans."
     ),
+    "receipt": (
+        "La Région Grand Est accuse réception de votre dossier. Cet accusé ne vaut pas décision d'attribution : "
+        "votre dossier va être examiné (recevabilité, éligibilité, instruction) et vous serez informé de chaque étape "
+        "sur la page de suivi du dossier."
+    ),
+    "ineligibility": (
+        "Après examen, votre dossier ne remplit pas les conditions d'éligibilité de l'appel. "
+        "Il ne peut donc pas être instruit."
+    ),
 }
 
 
@@ -79,9 +110,11 @@ class LetterTextError(ValueError):
         self.message = message
 
 
-def check_text(text: str) -> str:
-    """Return the text when its placeholders are all known; raise
-    ``LetterTextError`` with a clear message otherwise."""
+def check_text(text: str, kind: str | None = None) -> str:
+    """Return the text when its placeholders are all known for ``kind`` (by
+    default, those of the decision letters); raise ``LetterTextError`` with a
+    clear message otherwise."""
+    allowed = placeholders_for(kind)
     if not text or not text.strip():
         raise LetterTextError("Le texte de la lettre ne peut pas être vide.")
     try:
@@ -97,12 +130,12 @@ def check_text(text: str) -> str:
         if name == "" or spec or conversion:
             raise LetterTextError("Un champ doit être écrit sous la forme {nom}, sans format : « {%s} »."
                                   % (name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")))
-        if name not in PLACEHOLDERS and name not in unknown:
+        if name not in allowed and name not in unknown:
             unknown.append(name)
     if unknown:
         raise LetterTextError(
             "Champ(s) inconnu(s) : " + ", ".join("{" + n + "}" for n in unknown)
-            + ". Champs possibles : " + ", ".join("{" + n + "}" for n in PLACEHOLDERS) + ".")
+            + ". Champs possibles : " + ", ".join("{" + n + "}" for n in allowed) + ".")
     return text.strip()
 
 
@@ -169,6 +202,8 @@ def values_for(application: Application, reasons: str = "", today: date | None =
         "date_decision": local_date(application.decided_on, "fr") if application.decided_on else "—",
         "motifs": reasons,
         "date": local_date(today or date.today(), "fr"),
+        "date_depot": local_datetime(application.submitted_at, "fr") if application.submitted_at else "—",
+        "montant_demande": money(application.requested_amount_cents, "fr") if application.requested_amount_cents else "—",
     }
 
 

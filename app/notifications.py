@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import urllib.request
 from dataclasses import dataclass
 
 from flask import current_app, url_for
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
+from app.jobs import enqueue_after_commit
 from app.mail import deliver
 from app.models import Application, Membership, RoleAssignment, User
 
@@ -78,6 +81,15 @@ TEMPLATES: dict[str, Template] = {
     "convention_a_signer": Template(
         "Convention à signer — dossier {reference}",
         "Bonjour,\n\nLa convention de votre aide ({reference}) est prête : signez-la depuis la page du dossier.\n\n" + _FOLLOW),
+    "decision_vaut_convention": Template(
+        "Modalités de votre aide — dossier {reference}",
+        "Bonjour,\n\nVotre aide ({reference}) n'excède pas le seuil de la convention : la lettre de notification de la "
+        "décision en tient lieu et fixe ses modalités de versement. La Région enregistre ces modalités ; vous pourrez "
+        "ensuite demander le versement.\n\n" + _FOLLOW),
+    "modalites_versement_enregistrees": Template(
+        "Aide engagée — dossier {reference}",
+        "Bonjour,\n\nLes modalités de versement de votre aide ({reference}) sont enregistrées et l'aide est engagée. "
+        "Elle est versée en une fois : demandez le solde, avec l'état des dépenses et leurs justificatifs.\n\n" + _FOLLOW),
     "convention_signee": Template(
         "Convention signée — dossier {reference}",
         "Bonjour,\n\nLa convention de votre aide ({reference}) est signée. Vous pouvez demander les versements.\n\n" + _FOLLOW),
@@ -155,11 +167,36 @@ def mail_mode(user: User) -> str:
     return pref.mode if pref is not None else "instant"
 
 
-def send_notification(application_id: int, template: str, audience: str, reason: str | None = None) -> int:
+def queue_notification(application_id: int, template: str, audience: str, reason: str | None = None) -> str:
+    """Queue ``send_notification`` after the commit, under a key of its own: a
+    retry of that job finds what it already wrote and sent. Returns the key."""
+    key = secrets.token_hex(16)
+    enqueue_after_commit(send_notification, application_id, template, audience, reason, key, queue="mail")
+    return key
+
+
+def _job_key() -> str:
+    """The running RQ job's id (stable across its retries), else a new key."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    return job.id if job is not None else secrets.token_hex(16)
+
+
+def send_notification(application_id: int, template: str, audience: str, reason: str | None = None,
+                      key: str | None = None) -> int:
     """Job: notify the file's ``audience`` of ``template``: an in-app
     notification for each account, and an e-mail in the account's language at
     once, in the daily digest or not at all (staff preferences). Returns the
-    number of e-mails sent now."""
+    number of e-mails sent by this run.
+
+    Idempotent under ``key`` (given by ``queue_notification``; else the RQ job's
+    id): the rows are written once per account and key; an instant e-mail waits
+    as ``queued`` and each is claimed (``queued`` → ``sent``, one conditional
+    UPDATE, committed) just before it is handed to the mail server, so a retried
+    or duplicated job mails only what no run has claimed. A delivery that fails
+    gives its row back (``queued``); the others are still sent, then the job
+    fails, to be retried."""
     from app.models import Notification
 
     application = db.session.get(Application, application_id)
@@ -167,23 +204,55 @@ def send_notification(application_id: int, template: str, audience: str, reason:
         return 0
     if template not in TEMPLATES:
         raise KeyError(f"unknown notification template {template!r}")
-    sent = 0
-    outgoing: list[tuple[str, str, str]] = []
+    key = key or _job_key()
+    written = set(db.session.execute(select(Notification.user_id).where(Notification.job_key == key)).scalars())
     for user in recipient_users(application, audience):
+        if user.id in written:
+            continue  # a previous run of this job wrote it
         locale = user.locale if user.locale in current_app.config["LANGUAGES"] else "fr"
         with current_app.test_request_context(base_url=_base_url()):
             subject, body = render(template, application, reason, audience, locale)
             endpoint = "applicant.application_detail" if audience == "applicant" else "instruction.application_detail"
             path = url_for(endpoint, reference=application.reference)
-        mode = mail_mode(user)
-        status = {"instant": "sent", "digest": "digest_pending", "none": "skipped"}[mode]
-        db.session.add(Notification(user_id=user.id, subject=subject, body=body, url=path, mail_status=status))
-        if mode == "instant":
-            outgoing.append((user.email, subject, body))
-    db.session.commit()
-    for address, subject, body in outgoing:
-        deliver(address, subject, body)
+        status = {"instant": "queued", "digest": "digest_pending", "none": "skipped"}[mail_mode(user)]
+        db.session.add(Notification(user_id=user.id, subject=subject, body=body, url=path, mail_status=status,
+                                    job_key=key))
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()  # a concurrent run of the same job wrote them first: send what is left
+    return _send_queued(key)
+
+
+def _send_queued(key: str) -> int:
+    from app.models import Notification
+
+    waiting = db.session.execute(
+        select(Notification.id, User.email, Notification.subject, Notification.body)
+        .join(User, User.id == Notification.user_id)
+        .where(Notification.job_key == key, Notification.mail_status == "queued").order_by(Notification.id)).all()
+    sent = 0
+    failure: Exception | None = None
+    for notification_id, address, subject, body in waiting:
+        claimed = db.session.execute(
+            update(Notification).where(Notification.id == notification_id, Notification.mail_status == "queued")
+            .values(mail_status="sent")).rowcount
+        db.session.commit()
+        if claimed != 1:
+            continue  # another run claimed it
+        try:
+            deliver(address, subject, body)
+        except Exception as exc:  # noqa: BLE001 - given back, the others still go, then the job fails
+            log.warning("notification %s not delivered to %s: %s", notification_id, address, exc)
+            db.session.rollback()
+            db.session.execute(update(Notification).where(Notification.id == notification_id)
+                               .values(mail_status="queued"))
+            db.session.commit()
+            failure = failure or exc
+            continue
         sent += 1
+    if failure is not None:
+        raise failure
     return sent
 
 

@@ -404,3 +404,86 @@ def test_minutes_are_approved_only_at_a_later_open_session(board, session):
     board.attend(3)
     with pytest.raises(ops.CommitteeError):
         ops.approve_minutes(session, board.cs, board.cs, actor=board.admin, role=STAFF)
+
+
+# --- conditions of an approval -------------------------------------------------------------------
+
+KBIS = "Sous réserve de la production du Kbis de moins de trois mois."
+
+
+def test_an_approval_carries_its_conditions_into_the_audit_the_letter_and_the_minutes(board, session):
+    from app.documents import render_decision_letter
+
+    granted, refused = board.file(), board.file()
+    board.open()
+    board.attend(3)
+    ops.open_vote(session, [granted], actor=board.admin, role=STAFF)
+    board.vote([granted], {0: "for", 1: "for", 2: "against"})
+    ops.close_vote(session, [granted], actor=board.admin, role=STAFF, conditions=f"  {KBIS}\n")
+    ops.open_vote(session, [refused], actor=board.admin, role=STAFF)
+    board.vote([refused], {0: "against", 1: "against"})
+    ops.close_vote(session, [refused], actor=board.admin, role=STAFF, conditions="Sans objet")
+    assert granted.conditions == KBIS and granted.application.state == "approved"
+    assert refused.conditions is None and refused.application.state == "rejected"  # a refusal carries none
+    closing = session.execute(select(AuditEntry).where(AuditEntry.object_type == "agenda_item",
+                                                       AuditEntry.object_id == str(granted.id),
+                                                       AuditEntry.action == "close_vote")).scalar_one()
+    assert closing.after["conditions"] == KBIS
+    assert ops.approval_conditions(session, granted.application) == KBIS
+    assert ops.approval_conditions(session, refused.application) is None
+
+    letter = " ".join(pdf_text(render_decision_letter(session, granted.application)).split())
+    assert "Conditions particulières" in letter and KBIS in letter
+    assert granted.deliberation_number in letter and "tribunal administratif de Strasbourg" in letter
+    assert "Conditions particulières" not in " ".join(pdf_text(render_decision_letter(session, refused.application)).split())
+
+    ops.close_session(session, board.cs, actor=board.admin, role=STAFF)
+    minutes = " ".join(pdf_text(render_minutes(session, board.cs)).split())
+    assert f"Conditions : {KBIS}" in minutes
+    assert minutes.count("Conditions :") == 1
+
+
+def test_conditions_too_long_are_refused_and_nothing_is_decided(board, session):
+    item = board.file()
+    board.open()
+    board.attend(3)
+    ops.open_vote(session, [item], actor=board.admin, role=STAFF)
+    board.vote([item], {0: "for", 1: "for"})
+    with pytest.raises(ops.CommitteeError) as exc:
+        ops.close_vote(session, [item], actor=board.admin, role=STAFF, conditions="x" * (ops.CONDITIONS_MAX + 1))
+    assert "ne peuvent dépasser 2000 caractères" in exc.value.message
+    assert (item.vote_status, item.decision, item.conditions, item.application.state) == ("open", None, None, "committee")
+
+
+def test_staff_record_conditions_from_the_session_page_and_see_them(app, board, session):
+    from tests.factories import login
+
+    item = board.file()
+    board.open()
+    board.attend(3)
+    ops.open_vote(session, [item], actor=board.admin, role=STAFF)
+    board.vote([item], {0: "for", 1: "for"})
+    session.commit()
+    staff = app.test_client()
+    login(staff, board.admin.email)
+    from html import unescape
+
+    page = unescape(staff.get(f"/commission/seances/{board.cs.id}").get_data(as_text=True))
+    assert 'name="conditions"' in page and "Conditions de l'aide (facultatif)" in page
+    response = staff.post(f"/commission/seances/{board.cs.id}/votes/clore",
+                          data={"key": f"item:{item.id}", "conditions": KBIS}, follow_redirects=True)
+    assert "la délibération est enregistrée" in response.get_data(as_text=True)
+    from app.documents import document_path, latest_document
+    from tests.conftest import run_queued_jobs
+
+    run_queued_jobs(app)  # the decision letter, rendered after the commit by the approve transition's job
+    session.expire_all()
+    item = session.get(AgendaItem, item.id)
+    assert (item.decision, item.conditions) == ("approved", KBIS)
+    stored = latest_document(session, item.application, "decision_letter")
+    letter = " ".join(pdf_text(document_path(stored).read_bytes()).split())
+    assert KBIS in letter and item.deliberation_number in letter
+    assert KBIS in staff.get(f"/commission/seances/{board.cs.id}").get_data(as_text=True)
+    member = app.test_client()
+    login(member, board.members[1].email)
+    assert KBIS in member.get(f"/commission/seances/{board.cs.id}/points/{item.id}").get_data(as_text=True)

@@ -300,3 +300,53 @@ def test_demo_has_a_decided_session_to_export(app, demo, session):
     from app.models import Application
 
     assert all(latest_document(session, session.get(Application, i), "decision_letter") for i in ids)
+
+
+def test_an_export_is_claimed_once_a_second_run_does_nothing(app, session, monkeypatch):
+    """run_letters_export claims the job with one conditional UPDATE queued → running: a
+    duplicate run (the same job delivered twice, or a retry while it runs) finds it taken."""
+    files = session_files(session, n=2)
+    finance = make_user(session, "finance")
+    job = ExportJob(kind="decision_letters", selection_key=ops.selection_key([f.id for f in files]), label="Décisions",
+                    application_ids=[f.id for f in files], requester_id=finance.id, status="queued", done=0, total=2,
+                    running_key="decision_letters:claim-test")
+    session.add(job)
+    session.commit()
+    job_id = job.id
+    built: list[int] = []
+    original = ops.build_letters_zip
+
+    def build_and_run_again(sess, ids, out, progress=None):
+        # while the first run works, a duplicate of the job starts: it must not build anything
+        assert ops.run_letters_export(job_id) is None
+        built.append(len(ids))
+        return original(sess, ids, out, progress)
+
+    monkeypatch.setattr(ops, "build_letters_zip", build_and_run_again)
+    name = ops.run_letters_export(job_id)
+    assert name is not None and built == [2]
+    session.expire_all()
+    job = session.get(ExportJob, job_id)
+    assert (job.status, job.done, job.running_key, job.result_path) == ("done", 2, None, name)
+    # run again after it finished (a retried delivery of the job): nothing changes
+    finished_at = job.finished_at
+    assert ops.run_letters_export(job_id) is None
+    session.expire_all()
+    job = session.get(ExportJob, job_id)
+    assert (job.status, job.finished_at, built) == ("done", finished_at, [2])
+
+
+def test_claiming_an_export_is_a_conditional_update(session):
+    files = session_files(session, n=1)
+    finance = make_user(session, "finance")
+    job = ops.export_letters(session, [f.id for f in files], finance)
+    job.status = "running"  # another worker claimed it
+    job.started_at = utcnow()
+    session.flush()
+    assert ops.claim_export(session, job.id) is False
+    job.status = "queued"
+    session.commit()
+    assert ops.claim_export(session, job.id) is True
+    assert ops.claim_export(session, job.id) is False
+    session.expire_all()
+    assert session.get(ExportJob, job.id).status == "running"

@@ -215,3 +215,168 @@ def test_the_files_letters_are_downloaded_by_its_applicants_and_staff_only(app, 
     login(other, stranger.email)
     assert other.get(url).status_code == 404
     assert client.get(f"/dossiers/{application.reference}/lettres/receipt.pdf").status_code == 404
+
+
+# --- the agreement only above 23,000 € (DOMAIN.md §5) ----------------------------------------------
+
+def approved_file(session, amount: int):
+    """An approved file whose amount is reserved, as the committee leaves it."""
+    from app import ledger
+
+    call = make_call(session, budget_cents=1_000_000_00, max_aid_cents=None)
+    owner = make_user(session, email=f"owner-{amount}@example.test")
+    application = decided(session, amount=amount, number=f"CP-2026-11-{amount % 10_000:04d}", call=call,
+                          org=make_organisation(session, owner))
+    ledger.reserve(session, application, amount, year=date.today().year, idempotency_key=f"t:{application.id}:r",
+                   actor=None, regime=call.aid_regime)
+    session.flush()
+    return application, owner
+
+
+@pytest.mark.parametrize("amount, convention", [(2_300_000, False), (2_300_001, True)])
+def test_a_convention_only_above_23000_euros_and_the_file_still_reaches_payments(app, session, outbox, amount,
+                                                                                 convention):
+    import io
+
+    from sqlalchemy import select
+    from werkzeug.datastructures import FileStorage
+
+    from app.models import AuditEntry
+    from app.operations import payments
+    from app.operations.transitions import transition
+    from tests.conftest import run_queued_jobs
+    from tests.journey import make_pdf
+
+    application, owner = approved_file(session, amount)
+    instructor = make_user(session, "instructor")
+    finance = make_user(session, "finance")
+    session.commit()
+    transition(session, application, "prepare_agreement", actor=instructor, role="instructor")
+    session.commit()
+    run_queued_jobs(app)
+    session.expire_all()
+    application = session.get(Application, application.id)
+    reference = application.reference
+    assert application.state == "agreement"
+    agreements = session.query(Document).filter_by(application_id=application.id, kind="agreement").count()
+    assert agreements == (1 if convention else 0)
+    waived = session.execute(select(AuditEntry).where(
+        AuditEntry.object_id == reference, AuditEntry.action == "decision_serves_as_agreement")).scalars().all()
+    assert len(waived) == (0 if convention else 1)
+    if waived:
+        assert (waived[0].after["amount_cents"], waived[0].after["threshold_cents"]) == (2_300_000, 2_300_000)
+    mail = [str(m["Subject"]) for m in outbox if str(m["To"]) == owner.email]
+    assert mail == [f"Convention à signer — dossier {reference}" if convention
+                    else f"Modalités de votre aide — dossier {reference}"]
+    letter = flat(render_decision_letter(session, application))
+    if convention:
+        assert "une convention vous sera adressée" in letter and "Solde sur rapport final" in letter
+    else:
+        assert "aucune convention n'est établie : la présente notification en tient lieu" in letter
+        assert "versée en une fois" in letter and "Solde" not in letter
+
+    # finance records the terms (the convention signed, or the decision's) and the aid is committed
+    payments.sign_agreement(session, application, signed_on=payments._today(), aid_rate_bp=5000,
+                            eligible_costs_cents=2 * amount, bank_guarantee=False, actor=finance)
+    session.commit()
+    assert application.state == "payments"
+    agreement = payments.agreement_of(session, application)
+    if convention:
+        assert (agreement.advance_share_bp, agreement.interim_cap_bp) == (3000, 8000)
+        advance = payments.file_request(session, application, kind="advance", user=owner)
+        assert advance.requested_cents == amount * 30 // 100
+    else:
+        # the decision's terms: one payment, on justification of the expenses
+        assert (agreement.advance_share_bp, agreement.interim_cap_bp, agreement.long_interim_cap_bp) == (0, 0, 0)
+        with pytest.raises(payments.PaymentRefused, match="versée en une fois"):
+            payments.file_request(session, application, kind="advance", user=owner)
+        proof = FileStorage(stream=io.BytesIO(make_pdf("Facture")), filename="facture.pdf",
+                            content_type="application/pdf")
+        balance = payments.file_request(session, application, kind="balance", user=owner,
+                                        expenses=[("Prestation", 2 * amount)], proofs=[proof])
+        assert balance.requested_cents == amount
+    session.commit()
+    run_queued_jobs(app)
+    mail = [str(m["Subject"]) for m in outbox if str(m["To"]) == owner.email]
+    assert mail[-1] == (f"Convention signée — dossier {reference}" if convention
+                        else f"Aide engagée — dossier {reference}")
+
+
+def test_no_convention_is_generated_for_an_aid_of_23000_euros_even_when_asked(app, session):
+    small, _ = approved_file(session, 2_300_000)
+    large, _ = approved_file(session, 2_300_001)
+    session.commit()
+    assert generate_document(small.id, "convention") is None
+    assert generate_document(large.id, "convention") is not None
+    kinds = {(d.application_id, d.kind) for d in session.query(Document)}
+    assert kinds == {(large.id, "agreement")}
+
+
+def test_the_agreement_page_says_the_decision_serves_as_agreement(app, session, client):
+    application, _ = approved_file(session, 2_300_000)
+    application.state = "agreement"
+    finance = make_user(session, "finance", email="finance-small@example.test")
+    session.commit()
+    login(client, finance.email)
+    page = client.get(f"/versements/conventions/{application.reference}").get_data(as_text=True)
+    assert "aucune convention n'est établie, la lettre de notification de la décision en tient lieu" in page
+    assert "Enregistrer les modalités de la décision et engager l'aide" in page
+
+
+# --- editable texts of the receipt and the ineligibility letter ------------------------------------
+
+def test_admin_edits_the_receipt_text_with_its_own_placeholders(app, session, client):
+    from html import unescape
+
+    from app.documents import render_receipt
+
+    call = make_call(session)
+    admin = make_user(session, "admin", email="admin-receipt@example.test")
+    owner = make_user(session)
+    application = make_application(session, call, make_organisation(session, owner, name="Atelier Ça Va"),
+                                   state="submitted", amount_cents=1_234_500, title="Vision")
+    session.commit()
+    login(client, admin.email)
+    listing = unescape(client.get(f"/admin/appels/{call.reference}/lettres").get_data(as_text=True))
+    assert "Accusé de réception" in listing and "Notification d'inéligibilité" in listing
+    form = unescape(client.get(f"/admin/appels/{call.reference}/lettres/receipt").get_data(as_text=True))
+    assert "{montant_demande}" in form and "{date_depot}" in form and "{deliberation}" not in form
+    assert "Cet accusé ne vaut pas décision" in form  # the default text, to start from
+    # a receipt quotes no decision: {montant} and {deliberation} are refused, with the fields it may use
+    refused = client.post(f"/admin/appels/{call.reference}/lettres/receipt",
+                          data={"body": "Reçu {reference} : {montant}, délibération {deliberation}"})
+    assert refused.status_code == 422
+    html = unescape(refused.get_data(as_text=True))
+    assert "Champ(s) inconnu(s) : {montant}, {deliberation}" in html and "{montant_demande}" in html
+    assert session.query(LetterTemplate).count() == 0
+    body = "Nous avons reçu le dossier {reference} de {organisation} ({montant_demande} demandés) le {date_depot}."
+    assert client.post(f"/admin/appels/{call.reference}/lettres/receipt", data={"body": body}).status_code == 302
+    session.expire_all()
+    row = session.query(LetterTemplate).one()
+    assert (row.kind, row.body) == ("receipt", body)
+    text = flat(render_receipt(session, session.get(Application, application.id)))
+    assert f"Nous avons reçu le dossier {application.reference} de Atelier Ça Va (12 345,00 € demandés) le" in text
+    assert "Cet accusé ne vaut pas décision" not in text
+    assert "Pièces jointes" in text  # the structured parts stay
+
+
+def test_admin_edits_the_ineligibility_text_and_the_reasons_stay(app, session):
+    from app.documents import render_ineligibility_letter
+
+    application = decided(session, state="ineligible", number="CP-2026-11-0050")
+    admin = make_user(session, "admin")
+    with pytest.raises(LetterTextError) as exc:
+        save_letter_text(session, application.call_id, "ineligibility", "Décision {deliberation} : {motif}", admin)
+    assert "{deliberation}" in exc.value.message and "{motif}" in exc.value.message
+    with pytest.raises(LetterTextError):
+        save_letter_text(session, application.call_id, "ineligibility", "Accolade {reference", admin)
+    assert session.query(LetterTemplate).count() == 0
+    save_letter_text(session, application.call_id, "ineligibility",
+                     "Le projet « {titre} » ({reference}) n'est pas éligible à l'appel « {appel} ».", admin)
+    audit.record(session, actor=None, role="system", object_type="application", object_id=application.reference,
+                 action="transition:declare_ineligible", reason="L'entreprise n'est pas établie en Grand Est.")
+    text = flat(render_ineligibility_letter(session, application))
+    assert (f"Le projet « Vision industrielle » ({application.reference}) n'est pas éligible à l'appel "
+            f"« {application.call.title} »") in text
+    assert "Il ne peut donc pas être instruit" not in text
+    assert "L'entreprise n'est pas établie en Grand Est." in text and "tribunal administratif de Strasbourg" in text

@@ -162,3 +162,88 @@ def test_mail_and_in_app_text_are_in_each_users_language(app, session, outbox, m
     assert by_address == {owner.email: ("Accueil", "Se déconnecter"), colleague.email: ("Home", "Sign out")}
     session.expire_all()
     assert {n.user_id: n.subject for n in session.query(Notification)} == {owner.id: "Accueil", colleague.id: "Home"}
+
+
+# --- a retried notification job mails once -------------------------------------------------------
+
+def test_a_notification_job_run_twice_mails_once_and_writes_its_rows_once(app, session, outbox):
+    application, owner, colleague, *_ = setup_file(session)
+    session.commit()
+    assert send_notification(application.id, "accuse_reception", "applicant", None, "job-retry-1") == 2
+    # the job is retried after its success (a worker lost its acknowledgement): nothing new
+    assert send_notification(application.id, "accuse_reception", "applicant", None, "job-retry-1") == 0
+    assert sorted(str(m["To"]) for m in outbox) == [colleague.email, owner.email]
+    session.expire_all()
+    rows = session.query(Notification).all()
+    assert len(rows) == 2 and {r.mail_status for r in rows} == {"sent"} and {r.job_key for r in rows} == {"job-retry-1"}
+    # another notification (another key) is another message
+    assert send_notification(application.id, "accuse_reception", "applicant", None, "job-retry-2") == 2
+    assert len(outbox) == 4
+
+
+def test_a_failed_delivery_is_retried_for_the_mail_not_sent_only(app, session, outbox, monkeypatch):
+    from app import notifications
+
+    application, owner, colleague, *_ = setup_file(session)
+    session.commit()
+    real = notifications.deliver
+
+    def down_for_the_colleague(to, subject, body):
+        if to == colleague.email:
+            raise ConnectionRefusedError("serveur SMTP injoignable")
+        real(to, subject, body)
+
+    monkeypatch.setattr(notifications, "deliver", down_for_the_colleague)
+    with pytest.raises(ConnectionRefusedError):
+        send_notification(application.id, "decision_favorable", "applicant", None, "job-fail")
+    session.expire_all()
+    status = {n.user_id: n.mail_status for n in session.query(Notification)}
+    assert status == {owner.id: "sent", colleague.id: "queued"}  # given back, to be retried
+    monkeypatch.setattr(notifications, "deliver", real)
+    assert send_notification(application.id, "decision_favorable", "applicant", None, "job-fail") == 1
+    assert sorted(str(m["To"]) for m in outbox) == [colleague.email, owner.email]  # each once
+    session.expire_all()
+    assert {n.mail_status for n in session.query(Notification)} == {"sent"}
+    assert session.query(Notification).count() == 2
+
+
+def test_a_retried_job_delivers_one_mail_to_a_real_smtp_server(app, session, smtp_server, monkeypatch):  # noqa: F811
+    controller, handler = smtp_server
+    monkeypatch.setitem(app.config, "MAIL_BACKEND", "smtp")
+    monkeypatch.setitem(app.config, "MAIL_SERVER", controller.hostname)
+    monkeypatch.setitem(app.config, "MAIL_PORT", controller.port)
+    monkeypatch.setitem(app.config, "MAIL_USE_TLS", False)
+    monkeypatch.setitem(app.config, "MAIL_USERNAME", None)
+    call = make_call(session)
+    owner = make_user(session, email="smtp-once@example.test")
+    application = make_application(session, call, make_organisation(session, owner), state="submitted")
+    session.commit()
+    for _run in range(2):
+        send_notification(application.id, "decision_favorable", "applicant", None, "job-smtp")
+    assert poll(lambda: len(handler.envelopes) >= 1, timeout=5)
+    import time
+
+    time.sleep(0.3)  # a second message would have arrived by now
+    assert [e.rcpt_tos for e in handler.envelopes] == [[owner.email]]
+
+
+def test_the_transition_queues_its_notification_under_a_key(app, session, outbox):
+    """The workflow's notify effect goes through queue_notification: the job carries a
+    key of its own, so running it again (a retry) sends nothing more."""
+    from app.operations.transitions import transition
+
+    application, owner, colleague, *_ = setup_file(session)
+    application.state = "eligibility_check"
+    instructor = make_user(session, "instructor", email="keyed-instructor@example.test")
+    session.commit()
+    transition(session, application, "request_corrections", actor=instructor, role="instructor",
+               reason="Le devis n'est pas signé.")
+    session.commit()
+    run_queued_jobs(app)
+    assert sorted(str(m["To"]) for m in outbox) == [colleague.email, owner.email]
+    session.expire_all()
+    keys = {n.job_key for n in session.query(Notification)}
+    assert len(keys) == 1 and None not in keys
+    (key,) = keys
+    assert send_notification(application.id, "demande_complements", "applicant", "Le devis n'est pas signé.", key) == 0
+    assert len(outbox) == 2 and session.query(Notification).count() == 2

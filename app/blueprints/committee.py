@@ -458,7 +458,8 @@ def vote_status(session_id: int, action: str):
         if action == "ouvrir":
             ops.open_vote(db.session, items, actor=current_user, role=_staff_role())
         else:
-            ops.close_vote(db.session, items, actor=current_user, role=_staff_role())
+            ops.close_vote(db.session, items, actor=current_user, role=_staff_role(),
+                           conditions=request.form.get("conditions"))
 
     _run(run, _("Vote ouvert.") if action == "ouvrir" else _("Vote clos : la délibération est enregistrée."))
     return _back(cs, "#votes")

@@ -15,7 +15,7 @@ from app.extensions import db
 from app.forms.letters import ExportForm, LetterTextForm
 from app.forms.organisations import ConfirmForm
 from app.formatting import translate as _
-from app.letters import DEFAULT_TEXTS, LETTER_LABELS, PLACEHOLDERS, LetterTextError
+from app.letters import DEFAULT_TEXTS, LETTER_LABELS, LetterTextError, placeholders_for
 from app.models import FILE_READING_ROLES, Application, Call, ExportJob, LetterTemplate
 from app.operations import conflicts
 from app.operations import letters as ops
@@ -48,7 +48,7 @@ def call_letters(reference: str):
 
 def _edit_page(call: Call, kind: str, form: LetterTextForm, status: int = 200):
     return render_template("letters/edit.html", call=call, kind=kind, label=LETTER_LABELS[kind], form=form,
-                           placeholders=PLACEHOLDERS, custom=kind in _texts(call)), status
+                           placeholders=placeholders_for(kind), custom=kind in _texts(call)), status
 
 
 @bp.route("/admin/appels/<reference>/lettres/<kind>", methods=["GET", "POST"])
@@ -57,7 +57,7 @@ def edit_letter(reference: str, kind: str):
     call = _admin_call(reference)
     if kind not in DEFAULT_TEXTS:
         abort(404)
-    form = LetterTextForm()
+    form = LetterTextForm(kind=kind)
     if request.method == "GET":
         existing = _texts(call).get(kind)
         form.body.data = existing.body if existing else DEFAULT_TEXTS[kind]

@@ -191,14 +191,16 @@ def agreement(reference: str):
     form = AgreementForm()
     if request.method == "GET" and form.signed_on.data is None:
         form.signed_on.data = _today()
+    single = payments.single_payment(application.awarded_amount_cents or application.proposed_amount_cents)
     if form.validate_on_submit():
         target = url_for("payments.file_detail", reference=reference)
         return _run(lambda: payments.sign_agreement(
             db.session, application, signed_on=form.signed_on.data, aid_rate_bp=int(form.aid_rate.data * 100),
             eligible_costs_cents=form.eligible_costs_cents.data, bank_guarantee=form.bank_guarantee.data,
             actor=current_user,
-        ), _("La convention est enregistrée et l'aide est engagée."), target)
-    return render_template("payments/agreement.html", application=application, form=form,
+        ), _("Les modalités de la décision sont enregistrées et l'aide est engagée.") if single
+            else _("La convention est enregistrée et l'aide est engagée."), target)
+    return render_template("payments/agreement.html", application=application, form=form, single=single,
                            agreement=payments.agreement_of(db.session, application)), 422 if form.errors else 200
 
 

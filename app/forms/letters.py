@@ -15,11 +15,15 @@ class LetterTextForm(FlaskForm):
                                         "pour chaque dossier."),
                          render_kw={"rows": 14})
 
+    def __init__(self, *args, kind: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.kind = kind  # the kind of letter: its placeholders are checked
+
     def validate_body(self, field) -> None:
         from app.letters import LetterTextError, check_text
 
         try:
-            check_text(field.data or "")
+            check_text(field.data or "", self.kind)
         except LetterTextError as exc:
             raise ValidationError(exc.message) from None
 

@@ -154,6 +154,9 @@ class AgendaItem(Base):
     votes_abstain: Mapped[int | None] = mapped_column(Integer)
     casting_vote: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Conditions the committee attached to its approval (« sous réserve de… »),
+    # recorded when the vote closes; printed in the decision letter and the minutes.
+    conditions: Mapped[str | None] = mapped_column(Text)
 
     session: Mapped[CommitteeSession] = relationship(back_populates="items")
     application: Mapped["Application"] = relationship()

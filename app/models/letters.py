@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.models.base import Base, UTCDateTime, utcnow
 from app.models.user import User
 
-LETTER_KINDS = ("decision_approval", "decision_refusal", "agreement")
+LETTER_KINDS = ("decision_approval", "decision_refusal", "agreement", "receipt", "ineligibility")
 EXPORT_STATUSES = ("queued", "running", "done", "failed", "purged")
 
 
@@ -30,7 +30,7 @@ class LetterTemplate(Base):
 
     __table_args__ = (
         UniqueConstraint("call_id", "kind", name="uq_letter_templates_call_kind"),
-        CheckConstraint("kind IN ('decision_approval', 'decision_refusal', 'agreement')", name="kind"),
+        CheckConstraint(f"kind IN ({', '.join(repr(k) for k in LETTER_KINDS)})", name="kind"),
     )
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, UTCDateTime, utcnow
 
 NOTIFICATION_MODES = ("instant", "digest", "none")
-MAIL_STATUSES = ("sent", "digest_pending", "digested", "skipped")
+MAIL_STATUSES = ("queued", "sent", "digest_pending", "digested", "skipped")
 
 
 class Notification(Base):
@@ -27,9 +27,13 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     mail_status: Mapped[str] = mapped_column(String(15), default="sent")
+    # The key of the job that wrote it (one per notification sent): a retried
+    # job finds its rows and mails only those still ``queued``.
+    job_key: Mapped[str | None] = mapped_column(String(40))
 
     __table_args__ = (
-        CheckConstraint("mail_status IN ('sent', 'digest_pending', 'digested', 'skipped')", name="mail_status"),
+        CheckConstraint(f"mail_status IN ({', '.join(repr(s) for s in MAIL_STATUSES)})", name="mail_status"),
+        UniqueConstraint("user_id", "job_key", name="uq_notifications_user_job_key"),
         Index("ix_notifications_user_read", "user_id", "read_at"),
         Index("ix_notifications_mail_status", "mail_status"),
     )

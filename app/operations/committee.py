@@ -519,12 +519,28 @@ def next_deliberation_number(session: Session, cs: CommitteeSession) -> str:
     return f"{prefix}{last + 1:03d}"
 
 
-def close_vote(session: Session, items: list[AgendaItem], *, actor: User | None, role: str) -> list[AgendaItem]:
+CONDITIONS_MAX = 2000  # characters
+
+
+def clean_conditions(conditions: str | None) -> str | None:
+    """The conditions of an approval as typed (blank: none); too long is refused."""
+    text = (conditions or "").strip()
+    if len(text) > CONDITIONS_MAX:
+        raise CommitteeError(_("Les conditions de l'aide ne peuvent dépasser %(max)s caractères (%(n)s saisis).",
+                               max=CONDITIONS_MAX, n=len(text)))
+    return text or None
+
+
+def close_vote(session: Session, items: list[AgendaItem], *, actor: User | None, role: str,
+               conditions: str | None = None) -> list[AgendaItem]:
     """Decide each item in one SAVEPOINT; a ledger refusal (or any refusal) leaves
-    nothing written and is raised with its reason."""
+    nothing written and is raised with its reason. ``conditions`` (free text,
+    « sous réserve de… ») are recorded with each approval, in the same
+    transaction and in its audit row; a refusal carries none."""
     from app.ledger import LedgerRefused
     from app.operations.transitions import TransitionRefused, transition
 
+    conditions = clean_conditions(conditions)
     cs = items[0].session
     for item in items:
         if item.vote_status != "open":
@@ -541,7 +557,7 @@ def close_vote(session: Session, items: list[AgendaItem], *, actor: User | None,
         with session.begin_nested():
             for item in items:
                 current = item
-                _decide(session, item, actor=actor, role=role, transition=transition)
+                _decide(session, item, actor=actor, role=role, transition=transition, conditions=conditions)
     except LedgerRefused as exc:
         raise CommitteeError(_("Le vote sur %(ref)s ne peut pas être clos : %(reason)s",
                                ref=current.application.reference if current else "", reason=exc.message)) from None
@@ -552,7 +568,8 @@ def close_vote(session: Session, items: list[AgendaItem], *, actor: User | None,
     return items
 
 
-def _decide(session: Session, item: AgendaItem, *, actor: User | None, role: str, transition) -> None:
+def _decide(session: Session, item: AgendaItem, *, actor: User | None, role: str, transition,
+            conditions: str | None = None) -> None:
     count = tally(item)
     decision, casting = result_of(item, count)
     cs = item.session
@@ -564,6 +581,7 @@ def _decide(session: Session, item: AgendaItem, *, actor: User | None, role: str
     item.vote_status = "closed"
     item.decided_at = utcnow()
     item.deliberation_number = number
+    item.conditions = conditions if decision == "approved" else None
     application.deliberation_number = item.deliberation_number
     application.decided_on = session_date(cs)
     application.awarded_amount_cents = item.amount_cents if decision == "approved" else None
@@ -573,10 +591,22 @@ def _decide(session: Session, item: AgendaItem, *, actor: User | None, role: str
                  after={"application": application.reference, "decision": decision,
                         "deliberation_number": item.deliberation_number, "amount_cents": item.amount_cents,
                         "for": count.votes_for, "against": count.against, "abstain": count.abstain,
-                        "casting_vote": casting, "withdrawn": sorted(w.user_id for w in item.withdrawals)})
+                        "casting_vote": casting, "withdrawn": sorted(w.user_id for w in item.withdrawals),
+                        "conditions": item.conditions})
     # The workflow's transition as the committee: approve reserves the amount in the ledger.
     transition(session, application, "approve" if decision == "approved" else "reject", actor=actor,
                role="committee", reason=_("Délibération %(number)s", number=item.deliberation_number))
+
+
+def approval_conditions(session: Session, application: Application) -> str | None:
+    """The conditions attached to the committee's latest decision on the file,
+    when that decision is an approval (None otherwise)."""
+    row = session.execute(
+        select(AgendaItem.decision, AgendaItem.conditions).where(AgendaItem.application_id == application.id,
+                                                                 AgendaItem.decision.is_not(None))
+        .order_by(AgendaItem.decided_at.desc(), AgendaItem.id.desc()).limit(1)
+    ).first()
+    return row.conditions if row is not None and row.decision == "approved" else None
 
 
 def decision_of(session: Session, application: Application) -> str | None:

@@ -46,7 +46,7 @@ def save_letter_text(session: Session, call_id: int, kind: str, body: str, actor
 
     if kind not in DEFAULT_TEXTS:
         raise LetterTextError("Type de lettre inconnu.")
-    body = check_text(body)
+    body = check_text(body, kind)
     row = session.execute(select(LetterTemplate).where(
         LetterTemplate.call_id == call_id, LetterTemplate.kind == kind)).scalar_one_or_none()
     before = row.body if row else None
@@ -219,17 +219,29 @@ def build_letters_zip(session: Session, application_ids: list[int], out: Path,
     return len(application_ids)
 
 
+def claim_export(session: Session, job_id: int) -> bool:
+    """Take a queued export for this run: one conditional UPDATE queued → running,
+    committed. False when another run has already claimed it (or it is no longer
+    queued): a duplicated or retried job then does nothing."""
+    claimed = session.execute(
+        update(ExportJob).where(ExportJob.id == job_id, ExportJob.status == "queued")
+        .values(status="running", started_at=utcnow(), done=0)).rowcount
+    session.commit()
+    return claimed == 1
+
+
 def run_letters_export(job_id: int) -> str | None:
-    """Job: build the ZIP, recording progress as it goes; a failure is stored
-    on the job (status ``failed`` and the error) so it can be retried."""
+    """Job: claim the export (``claim_export``: only a queued job runs, once),
+    build the ZIP, recording progress as it goes; a failure is stored on the job
+    (status ``failed`` and the error) so it can be retried."""
     from app.extensions import db
 
     session = db.session
-    job = session.get(ExportJob, job_id)
-    if job is None or job.status not in ("queued", "running"):
+    if not claim_export(session, job_id):
+        current_app.logger.info("export %s not run: already claimed, finished or missing", job_id)
         return None
-    job.status, job.started_at, job.done = "running", utcnow(), 0
-    session.commit()
+    job = session.get(ExportJob, job_id)
+    session.refresh(job)
     out = exports_folder() / f"export-{job.id}-{job.selection_key[:12]}.zip"
 
     def progress(done: int) -> None:

@@ -117,12 +117,23 @@ def limits(session: Session, application: Application, agreement: Agreement, on:
 # --------------------------------------------------------------------------- the agreement
 
 
+def single_payment(amount_cents: int | None) -> bool:
+    """An aid at or below the agreement threshold has no convention: its decision
+    letter says it is paid at once, on justification of the expenses."""
+    from app.letters import needs_agreement
+
+    return not needs_agreement(amount_cents)
+
+
 def sign_agreement(session: Session, application: Application, *, signed_on: date, aid_rate_bp: int,
                    eligible_costs_cents: int, bank_guarantee: bool, actor: User,
                    expected_version: int | None = None) -> Agreement:
     """Record the signed agreement and fire ``sign_agreement``, which commits
     the aid in the ledger. The committed amount is the amount voted (else
-    proposed); it must not exceed the aid rate × the eligible costs."""
+    proposed); it must not exceed the aid rate × the eligible costs. For an aid
+    at or below the agreement threshold there is no convention: this records the
+    terms of the decision letter (``signed_on`` is the date of its notification),
+    a single payment on justification (no advance, no interim payment)."""
     if application.state != AGREEMENT_STATE:
         raise PaymentRefused(_("La convention ne peut être enregistrée qu'au stade « Convention »."), status=409)
     if agreement_of(session, application) is not None:
@@ -143,10 +154,15 @@ def sign_agreement(session: Session, application: Application, *, signed_on: dat
     config = current_app.config
     advance = config["PAYMENT_ADVANCE_GUARANTEED_PERCENT" if bank_guarantee else "PAYMENT_ADVANCE_PERCENT"]
     interim = max(config["PAYMENT_INTERIM_CAP_PERCENT"], advance)
+    long_interim = max(config["PAYMENT_INTERIM_CAP_LONG_PERCENT"], interim)
+    if single_payment(committed):
+        # No convention at or below the threshold: the decision letter's terms apply,
+        # one payment on justification of the expenses (the balance), no advance or interim.
+        advance = interim = long_interim = 0
     agreement = Agreement(application_id=application.id, signed_on=signed_on, aid_rate_bp=aid_rate_bp,
                           eligible_costs_cents=eligible_costs_cents, committed_cents=committed,
                           bank_guarantee=bank_guarantee, advance_share_bp=advance * 100, interim_cap_bp=interim * 100,
-                          long_interim_cap_bp=max(config["PAYMENT_INTERIM_CAP_LONG_PERCENT"], interim) * 100,
+                          long_interim_cap_bp=long_interim * 100,
                           long_after_months=config["PAYMENT_LONG_PROJECT_MONTHS"], recorded_by_id=actor.id)
     session.add(agreement)
     session.flush()
@@ -241,6 +257,9 @@ def file_request(session: Session, application: Application, *, kind: str, user:
     agreement = agreement_of(session, application)
     if agreement is None:
         raise PaymentRefused(_("La convention de ce dossier n'est pas enregistrée."), status=409)
+    if kind != "balance" and agreement.interim_cap_bp == 0:
+        raise PaymentRefused(_("Cette aide, sans convention, est versée en une fois sur justificatifs, comme le dit la "
+                               "lettre de notification : demandez le solde avec l'état des dépenses."), status=409)
     previous = [r for r in requests_of(session, application) if r.status not in ("rejected", "reversed")]
     if any(r.open for r in previous):
         raise PaymentRefused(_("Une demande de versement est déjà en cours de traitement : attendez son paiement."),

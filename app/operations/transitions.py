@@ -195,22 +195,61 @@ IN_TRANSACTION_HANDLERS: dict[str, Callable[..., None]] = {
 
 # --- effects run after the commit (jobs take ids and plain values) ----------
 
-def _queue_after_commit(application: Application, effect: workflows.EffectCall, actor: User | None) -> None:
+# DOMAIN.md §5: an agreement (« convention ») is mandatory above AGREEMENT_THRESHOLD_EUROS
+# (23,000 €). At or below it, the decision notification, with its payment terms, serves
+# as the agreement: the workflow's ``pdf: convention`` effect renders nothing, and the
+# notifications that speak of a convention are replaced by these ones.
+AGREEMENT_TEMPLATE = "convention"
+NOTICES_WITHOUT_AGREEMENT = {
+    "convention_a_signer": "decision_vaut_convention",
+    "convention_signee": "modalites_versement_enregistrees",
+}
+
+
+def _after_commit_payloads(session: Session, application: Application, effects: list[workflows.EffectCall],
+                           actor: User | None, role: str) -> list[tuple[str, dict[str, Any]]]:
+    """The after-commit effects to queue, as (name, payload). For an aid that needs no
+    agreement, the convention is not rendered (an audit row, in this transaction, records
+    that the decision serves as agreement) and the convention notices are swapped."""
+    from flask import current_app
+
+    from app.letters import decision_amount, needs_agreement
+
+    calls = [(effect.name, dict(effect.payload)) for effect in effects]
+    amount = decision_amount(application)
+    if needs_agreement(amount):
+        return calls
+    kept: list[tuple[str, dict[str, Any]]] = []
+    waived = False
+    for name, payload in calls:
+        if name == "pdf" and payload.get("template") == AGREEMENT_TEMPLATE:
+            waived = True
+            continue
+        if name == "notify" and payload.get("template") in NOTICES_WITHOUT_AGREEMENT:
+            payload["template"] = NOTICES_WITHOUT_AGREEMENT[payload["template"]]
+        kept.append((name, payload))
+    if waived:
+        audit.record(session, actor=actor, role=role, object_type="application", object_id=application.reference,
+                     action="decision_serves_as_agreement",
+                     after={"amount_cents": amount,
+                            "threshold_cents": current_app.config["AGREEMENT_THRESHOLD_CENTS"]})
+    return kept
+
+
+def _queue_after_commit(application: Application, name: str, payload: dict[str, Any], actor: User | None) -> None:
     from app import notifications
 
-    payload = dict(effect.payload)
-    if effect.name == "notify":
-        enqueue_after_commit(notifications.send_notification, application.id, payload["template"], payload["to"],
-                             payload.get("reason"), queue="mail")
-    elif effect.name == "pdf":
+    if name == "notify":
+        notifications.queue_notification(application.id, payload["template"], payload["to"], payload.get("reason"))
+    elif name == "pdf":
         from app.documents import generate_document
 
         enqueue_after_commit(generate_document, application.id, payload["template"], actor.id if actor else None,
                              queue="documents")
-    elif effect.name == "webhook":
+    elif name == "webhook":
         enqueue_after_commit(notifications.post_webhook, application.id, payload["event"], queue="default")
     else:
-        raise RuntimeError(f"no handler for the after-commit effect {effect.name!r}")
+        raise RuntimeError(f"no handler for the after-commit effect {name!r}")
 
 
 @dataclass
@@ -274,8 +313,9 @@ def transition(
         after={"state": result.to_state, "workflow": fields["workflow"], "workflow_version": fields["workflow_hash"]},
         reason=context.reason,
     )
-    for effect in result.after_commit_effects:
-        _queue_after_commit(application, effect, actor)
+    for effect_name, payload in _after_commit_payloads(session, application, list(result.after_commit_effects),
+                                                       actor, role):
+        _queue_after_commit(application, effect_name, payload, actor)
     return TransitionDone(result.from_state, result.to_state, name)
 
 
