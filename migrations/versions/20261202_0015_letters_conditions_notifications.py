@@ -1,8 +1,8 @@
 """letter texts for the receipt and the ineligibility letter; conditions of a
 committee approval; notifications keyed by their job (a retried job mails once)
 
-Revision ID: 20261202_gaps8
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-02 01:00:00
 
 """
@@ -10,8 +10,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '20261202_gaps8'
-down_revision = '0013'
+revision = '0015'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
