@@ -141,7 +141,7 @@ def workflows_check() -> None:
     from workflows.eligibility import check_all_rules
     from workflows.time_limits import check_all_limits
 
-    results = {**workflows.check_all(), **check_all_rules(), **check_all_limits()}
+    results = {**workflows.check_all(), **check_all_rules(), **check_all_limits(), **_check_effect_templates()}
     faulty = 0
     for name, problems in sorted(results.items()):
         if problems:
@@ -153,6 +153,37 @@ def workflows_check() -> None:
             click.echo(f"{name}: ok")
     if faulty:
         sys.exit(1)
+
+
+def _check_effect_templates() -> dict[str, list[str]]:
+    """Every ``notify`` and ``pdf`` effect of the definitions names a template the
+    application has (a mail in ``app.notifications.TEMPLATES``, a renderer in
+    ``app.documents.RENDERERS``), as do the notices swapped in for an aid that
+    needs no agreement: a wrong name would otherwise fail in a job after commit."""
+    from app.documents import RENDERERS
+    from app.notifications import TEMPLATES
+    from app.operations.transitions import NOTICES_WITHOUT_AGREEMENT
+    from workflows.errors import DefinitionError
+    from workflows.loader import available_definitions, load_definition
+
+    known = {"notify": (TEMPLATES, "aucun modèle de courriel"), "pdf": (RENDERERS, "aucun modèle de document PDF")}
+    results: dict[str, list[str]] = {}
+    for name in available_definitions():
+        try:
+            definition = load_definition(name)
+        except DefinitionError:
+            continue  # its own problems are reported under its name
+        problems = []
+        for transition in definition.transitions:
+            for effect in transition.effects:
+                if effect.name in known and effect.params.get("template") not in known[effect.name][0]:
+                    problems.append(f"transition « {transition.name} » : {known[effect.name][1]} "
+                                    f"« {effect.params.get('template')} »")
+        results[f"templates/{name}"] = problems
+    missing = [t for t in NOTICES_WITHOUT_AGREEMENT.values() if t not in TEMPLATES]
+    if missing:
+        results.setdefault("templates/sans_convention", []).extend(f"aucun modèle de courriel « {t} »" for t in missing)
+    return results
 
 
 @workflows_group.command("migrate")

@@ -378,3 +378,17 @@ def test_workflows_check_fails_on_a_broken_definition(app, tmp_path, monkeypatch
     assert result.exit_code == 1
     assert "broken: 1 problem" in result.output
     assert "pack_ia: ok" in result.output
+
+
+def test_workflows_check_names_an_effect_template_the_application_lacks(app, monkeypatch):
+    from app import notifications
+
+    result = app.test_cli_runner().invoke(args=["workflows", "check"])
+    assert result.exit_code == 0 and "templates/pack_ia: ok" in result.output, result.output
+    templates = dict(notifications.TEMPLATES)
+    del templates["accuse_reception"]
+    monkeypatch.setattr(notifications, "TEMPLATES", templates)
+    result = app.test_cli_runner().invoke(args=["workflows", "check"])
+    assert result.exit_code == 1
+    assert "aucun modèle de courriel « accuse_reception »" in result.output
+    assert "templates/pack_ia: " in result.output and "templates/ami_numerique: " in result.output
