@@ -827,3 +827,25 @@ def test_ranking_hides_a_files_score_until_the_viewers_own_review_is_submitted(a
     assert items[a.reference]["score"] == str(line.item.score) and items[a.reference]["masked"] is None
     row = _row_of(client.get(ranking_url).get_data(as_text=True), a.reference)
     assert "pas encore transmis" not in row and number(line.item.score, "fr") in row
+
+
+def test_conflicted_ids_of_a_list_agree_with_the_check_on_each_file(s):
+    from app.models import Membership
+    from app.operations import conflicts
+
+    viewer = s.instructor
+    viewer.email = "charge@conseil-ia.fr"
+    member_org = make_organisation(s.session, make_user(s.session))
+    s.session.add(Membership(user=viewer, organisation=member_org, is_owner=False))
+    domain_org = make_organisation(s.session, make_user(s.session, email="dg@conseil-ia.fr"))
+    webmail_org = make_organisation(s.session, make_user(s.session, email="dg@gmail.com"))
+    s.session.flush()
+    files = {"plain": s.file, "declared": s.new_file(title="déclaré")}
+    for name, org in (("member", member_org), ("domain", domain_org), ("webmail", webmail_org)):
+        files[name] = make_application(s.session, s.call, org, state="instruction", title=name)
+    s.session.add(ConflictDeclaration(application_id=files["declared"].id, user_id=viewer.id, role="instructor",
+                                      has_conflict=True, link="Conjoint du dirigeant"))
+    s.session.commit()
+    one_by_one = {a.id for a in files.values() if conflicts.conflict_status(s.session, viewer, a).conflicted}
+    assert conflicts.conflicted_ids(s.session, viewer, list(files.values())) == one_by_one == {
+        files["declared"].id, files["member"].id, files["domain"].id}

@@ -99,10 +99,9 @@ def _call_or_404(reference: str) -> Call:
 @bp.route("/appels/<reference>/regime-aide", methods=["GET", "POST"])
 @role_required("admin")
 def call_aid_regime(reference: str):
+    import scoring
     from app.forms.payments import AidRegimeForm
     from app.operations.state_aid import set_aid_regime
-
-    import scoring
 
     call = _admin_call(reference)
     form = AidRegimeForm(data={"aid_regime": call.aid_regime, "grid_name": call.grid_name or ""})
