@@ -729,6 +729,18 @@ def test_de_minimis_aid_already_counted_caps_the_proposal_on_the_report_page(app
     row = s.session.execute(select(AuditEntry).where(AuditEntry.action == "propose_amount")).scalar_one()
     assert row.after["aid_regime"] == "de_minimis" and row.after["de_minimis_counted_cents"] == 100_000 * EURO
     assert row.after["de_minimis_declared_cents"] == 80_000 * EURO
+    # The report PDF says it too.
+    from pypdf import PdfReader
+
+    assert client.post(f"/instruction/dossiers/{reference}/rapport.pdf").status_code == 302
+    pdf = client.get(f"/instruction/dossiers/{reference}/rapport.pdf")
+    text = "".join("".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.data)).pages).split())
+    for expected in ("Régime d'aide d'État de_minimis", "Aide de minimis",
+                     f"Aides de minimis sur 3 ans {money(100_000 * EURO, 'fr')} comptées par Guichet, "
+                     f"{money(80_000 * EURO, 'fr')} déclarées",
+                     f"Reste sous le plafond de minimis {money(120_000 * EURO, 'fr')}",
+                     f"Montant proposé {money(120_000 * EURO, 'fr')}"):
+        assert "".join(expected.split()) in text, expected
 
 
 def test_a_company_at_the_de_minimis_ceiling_gets_no_proposal(app, s, client):
