@@ -4,7 +4,7 @@ No Flask, no database: plain values in, plain values out.
 """
 
 from .aggregate import FileScore, aggregate
-from .aid import INSTRUMENTS, AidError, AidScheme, aid_amount, aid_rate, scheme_rate
+from .aid import INSTRUMENTS, AidError, AidScheme, aid_amount, aid_rate, regime_problem, scheme_rate
 from .grid import (
     GRIDS_DIR,
     Criterion,
@@ -28,6 +28,7 @@ __all__ = [
     "AidScheme",
     "aid_amount",
     "aid_rate",
+    "regime_problem",
     "scheme_rate",
     "AGGREGATIONS",
     "FINAL_SCALE",

@@ -59,6 +59,20 @@ INSTRUMENT_LABELS = {
 
 _SCHEME_KEYS = {"instrument", "collaboration", "rate_percent"}
 
+#: The legal basis each instrument is granted under, as the call's ``aid_regime``
+#: names it (``de_minimis`` or ``gber:<article>``): the GBER article numbers that
+#: cover the instrument (art. 25 R&D projects and feasibility studies, art. 18
+#: consultancy for SMEs and art. 28 innovation advisory services, art. 29 process
+#: innovation). A call's regime and its grid's instrument must agree.
+INSTRUMENT_ARTICLES: dict[str, frozenset[str]] = {
+    "fundamental_research": frozenset({"25"}),
+    "industrial_research": frozenset({"25"}),
+    "experimental_development": frozenset({"25"}),
+    "feasibility_study": frozenset({"25"}),
+    "sme_consultancy": frozenset({"18", "28"}),
+    "process_innovation": frozenset({"29"}),
+}
+
 
 class AidError(ValueError):
     """The instrument does not apply (e.g. SME consultancy for a large company)."""
@@ -118,6 +132,38 @@ def aid_scheme_to_dict(scheme: AidScheme) -> dict[str, Any]:
     return data
 
 
+def regime_article(regime: str) -> str | None:
+    """The GBER article number of a regime (``gber:25(2)(b)`` → ``25``); None for de minimis or a malformed one."""
+    if not isinstance(regime, str) or not regime.startswith("gber:"):
+        return None
+    digits = ""
+    for char in regime[len("gber:"):]:
+        if not char.isdigit():
+            break
+        digits += char
+    return digits or None
+
+
+def regime_problem(scheme: AidScheme, regime: str) -> str | None:
+    """Why the grid's aid ``scheme`` cannot be granted under the call's ``regime``
+    (French), or None when they agree: a de minimis scheme needs the de minimis
+    regime, a GBER instrument a GBER article that covers it."""
+    if scheme.instrument == "de_minimis":
+        if regime == "de_minimis":
+            return None
+        return (f"la grille calcule une aide de minimis, mais le régime d'aide de l'appel est « {regime} » : "
+                "choisissez le régime « de_minimis » ou une grille RGEC")
+    articles = INSTRUMENT_ARTICLES[scheme.instrument]
+    wanted = " ou ".join(f"« gber:{a} »" for a in sorted(articles, key=int))
+    if regime == "de_minimis":
+        return (f"la grille calcule une aide « {scheme.label} », mais le régime d'aide de l'appel est « de_minimis » : "
+                f"choisissez le régime {wanted} ou une grille de minimis")
+    if regime_article(regime) not in articles:
+        return (f"la grille calcule une aide « {scheme.label} », que l'article du RGEC du régime « {regime} » ne couvre "
+                f"pas : choisissez le régime {wanted}")
+    return None
+
+
 def aid_rate(instrument: str, size: str, *, collaboration: bool = False, rate_percent: object = None) -> Decimal:
     """The maximum aid intensity, in percent, for ``instrument`` and a company of ``size``.
 
@@ -168,6 +214,7 @@ def aid_amount(eligible_cents: int, rate_percent: Decimal, max_aid_cents: int | 
 
 __all__ = [
     "INSTRUMENTS",
+    "INSTRUMENT_ARTICLES",
     "INSTRUMENT_LABELS",
     "SIZES",
     "AidError",
@@ -176,5 +223,7 @@ __all__ = [
     "aid_rate",
     "aid_scheme_to_dict",
     "parse_aid_scheme",
+    "regime_article",
+    "regime_problem",
     "scheme_rate",
 ]

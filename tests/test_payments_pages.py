@@ -168,21 +168,25 @@ def test_admin_edits_the_aid_regime_of_a_call_and_reservations_record_it(app):
     assert page.get(f"/admin/appels/{ref}/regime-aide").status_code == 200
     bad = page.post(f"/admin/appels/{ref}/regime-aide", data={"aid_regime": "gber"})
     assert bad.status_code == 422 and "Régime d&#39;aide invalide" in bad.get_data(as_text=True)
-    assert page.post(f"/admin/appels/{ref}/regime-aide", data={"aid_regime": "gber:28"}).status_code == 303
+    # The call's grid (Pack IA) computes a de minimis aid: a GBER regime needs a GBER grid with it.
+    mismatch = page.post(f"/admin/appels/{ref}/regime-aide", data={"aid_regime": "gber:28"})
+    assert mismatch.status_code == 422 and "doivent concorder" in mismatch.get_data(as_text=True)
+    assert page.post(f"/admin/appels/{ref}/regime-aide",
+                     data={"aid_regime": "gber:25", "grid_name": "ami_numerique"}).status_code == 303
     assert client_for(app, finance_email).post(f"/admin/appels/{ref}/regime-aide",
                                                 data={"aid_regime": "de_minimis"}).status_code == 403
     with in_db(app) as s:
         from app.models import Call
 
         call = s.execute(select(Call).where(Call.reference == ref)).scalar_one()
-        assert call.aid_regime == "gber:28"
+        assert (call.aid_regime, call.grid_name) == ("gber:25", "ami_numerique")
         assert s.execute(select(AuditEntry.action).where(AuditEntry.object_id == ref)).scalars().all() == ["set_aid_regime"]
         application = make_application(s, call, make_organisation(s, make_user(s)), state="committee")
         application.proposed_amount_cents = 10_000_00
         from app.operations.transitions import _ledger_reserve
 
         _ledger_reserve(s, application, {}, None, "committee")
-        assert ledger.entries_of(s, application)[0].regime == "gber:28"
+        assert ledger.entries_of(s, application)[0].regime == "gber:25"
 
 
 def test_the_aid_regime_check_constraint_holds_in_the_database(app):

@@ -420,7 +420,13 @@ def test_the_proposal_is_at_most_the_aid_computed_and_audited(s):
 
 
 def test_report_page_proposal_and_pdf(app, s, client):
-    s.submit(s.e1, opinion="Avis de l'experte : très favorable")
+    from app.operations.eligibility import run_eligibility
+
+    results = run_eligibility(s.session, s.file)  # the AMI's checks: some pass, the missing documents fail
+    s.session.commit()
+    assert {"pass", "fail"} <= {r.outcome for r in results}
+    s.submit(s.e1, opinion="Avis de l'experte : très favorable", reponse_defi=9, impact=8)
+    s.submit(s.e2, opinion="Avis réservé", reponse_defi=5, innovation=6)
     reference = s.file.reference
     assert login(client, s.lead.email, TEST_PASSWORD).status_code == 302
     page = client.get(f"/instruction/dossiers/{reference}/rapport")
@@ -447,6 +453,26 @@ def test_report_page_proposal_and_pdf(app, s, client):
     for expected in ("Rapport d'instruction", reference, "Serveur surdimensionné", "réduite", "refusée",
                      "Recherche industrielle", "70 %", "Projet solide", "très favorable"):
         assert expected in text, expected
+    # The eligibility results, read back: every check of the run with its outcome.
+    outcome_label = {"pass": "conforme", "fail": "non conforme", "review": "à examiner"}
+    for result in results:
+        assert f"{result.check_name} {outcome_label[result.outcome]}" in text, result.check_name
+    # The scores: the aggregate over the two reviews, each criterion's, each reviewer's total.
+    from app.formatting import number
+
+    grid = ops.grid_for(s.call)
+    score = ops.file_score(s.session, s.file)
+    assert score.n_reviews == 2 and score.score == ops.scoring.round2((ops.scoring.review_total(
+        grid, {**GOOD, "reponse_defi": 9, "impact": 8}) + ops.scoring.review_total(
+        grid, {**GOOD, "reponse_defi": 5, "innovation": 6})) / 2)
+    with app.test_request_context():
+        assert f"Note agrégée : {number(score.score, 'fr')} / 20 (2 avis" in text
+        for code, label, value in (("reponse_defi", "Réponse au défi posé", "7"), ("innovation", "Caractère innovant", "6,5"),
+                                   ("impact", "Impact économique et emploi", "7,5"), ("ethique", "Éthique et transparence de l'IA", "7")):
+            assert number(score.criteria[code], "fr") == value
+            assert f"{label} {number(grid.criterion(code).weight, 'fr')} {value}" in text, label
+        for review in s.session.execute(select(Review).where(Review.application_id == s.file.id)).scalars():
+            assert f"{review.reviewer.name} (expert) — {number(ops.scoring.review_total(grid, review.scores), 'fr')} / 20" in text
     # The file page links to the review, the report and the ranking.
     detail = client.get(f"/instruction/dossiers/{reference}").get_data(as_text=True)
     assert f"/instruction/dossiers/{reference}/rapport" in detail and f"/appels/{s.call.reference}/classement" in detail
@@ -521,3 +547,317 @@ def test_propose_to_committee_needs_two_submitted_reviews_and_the_proposal(s):
         ops.reopen_review(s.session, ops.review_of(s.session, s.file, s.e1), s.lead, "trop tard")
     s.session.rollback()
     assert [l.application.id for l in ops.call_ranking(s.session, s.call).lines] == [s.file.id]
+
+
+# --- a grid per call (not per workflow), one aid regime per call ----------------------------------------
+
+PACK = {"innovation": 4, "impact": 4, "faisabilite": 4, "equipe": 4, "strategie": 4, "ethique": 4}
+
+
+def _pack_grid_call(s: Setup, admin: User) -> Call:
+    """A second call on the AMI's workflow, given the Pack IA grid (mean, z-score,
+    ties broken by impact then feasibility) and the de minimis regime by its administrator."""
+    from app.operations.state_aid import set_aid_regime
+
+    from app.models import RoleAssignment
+
+    call = make_call(s.session, workflow="ami_numerique", budget_cents=1_000_000 * EURO, max_aid_cents=300_000 * EURO)
+    publish_form(s.session, call, builtin_definition("ami_numerique"), actor=None)
+    set_aid_regime(s.session, call, "de_minimis", actor=admin, grid_name="pack_ia")
+    for user, role in ((s.lead, "instructor"), (s.instructor, "instructor"), (s.e1, "expert"), (s.e2, "expert")):
+        user.roles.append(RoleAssignment(role=role, call_id=call.id))
+    s.session.commit()
+    return call
+
+
+def _file_in(s: Setup, call: Call, title: str) -> Application:
+    from app.models import FormVersion
+
+    application = make_application(s.session, call, s.org, state="instruction", amount_cents=100_000 * EURO, title=title)
+    application.form_version_id = s.session.execute(select(FormVersion.id).where(FormVersion.call_id == call.id)).scalar_one()
+    application.answers = {"depenses": [{"categorie": "personnel", "description": "Ingénieurs", "montant_ht": 300_000 * EURO}]}
+    s.session.flush()
+    s.clear(application)
+    s.session.commit()
+    return application
+
+
+def _review(s: Setup, application: Application, reviewer: User, scores: dict, comments: dict | None = None) -> None:
+    ops.save_review(s.session, application, reviewer, scores=scores, comments=comments or {}, opinion="Avis.", submit=True)
+    s.session.commit()
+
+
+def test_two_calls_on_one_workflow_score_and_rank_with_their_own_grids(s):
+    admin = make_user(s.session, "admin")
+    pack_call = _pack_grid_call(s, admin)
+    assert (s.call.workflow_name, pack_call.workflow_name) == ("ami_numerique", "ami_numerique")
+    assert (ops.grid_for(s.call).name, ops.grid_for(pack_call).name) == ("ami_numerique", "pack_ia")
+    # The same three reviewers give a high, a middle and a low mark in each call.
+    ami_file = s.file
+    pack_file = _file_in(s, pack_call, "P")
+    for reviewer, mark in ((s.e1, 10), (s.e2, 8), (s.instructor, 4)):
+        _review(s, ami_file, reviewer, dict.fromkeys(GOOD, mark), {"reponse_defi": "Faible", "ethique": "Faible"})
+    for reviewer, mark in ((s.e1, 5), (s.e2, 4), (s.instructor, 2)):
+        _review(s, pack_file, reviewer, dict.fromkeys(PACK, mark), {"ethique": "Faible"})
+    # A review is checked against its call's grid: the Pack IA scale stops at 5, its criteria differ.
+    with pytest.raises(ops.ReviewInvalid) as exc:
+        ops.save_review(s.session, pack_file, s.lead, scores={"innovation": "8"}, comments={})
+    s.session.rollback()
+    assert "entre 0 et 5" in exc.value.errors["innovation"][0]
+    assert {r.grid_name for r in s.session.execute(select(Review).where(Review.application_id == pack_file.id)).scalars()} == {"pack_ia"}
+    # The AMI's trimmed mean keeps the middle mark (16); the Pack IA grid's plain mean averages all three (44 / 3).
+    ami_line = ops.call_ranking(s.session, s.call).lines[0]
+    pack_ranking = ops.call_ranking(s.session, pack_call)
+    assert (ami_line.application.id, str(ami_line.item.score)) == (ami_file.id, "16.00")
+    assert pack_ranking.grid.aggregation.name == "mean" and pack_ranking.grid.normalisation.name == "zscore"
+    assert [(l.application.id, str(l.item.score)) for l in pack_ranking.lines] == [(pack_file.id, "14.67")]
+    # Ties are broken by the call's own criteria: on the Pack IA grid impact, then feasibility (the AMI breaks
+    # them by « réponse au défi » then innovation).
+    x, y = _file_in(s, pack_call, "X"), _file_in(s, pack_call, "Y")
+    _review(s, x, s.lead, {**PACK, "innovation": 3, "faisabilite": 5})
+    _review(s, y, s.lead, {**PACK, "innovation": 5, "faisabilite": 3})
+    lines = ops.call_ranking(s.session, pack_call).lines
+    tied = [l for l in lines if l.application.id in (x.id, y.id)]
+    assert [l.application.title for l in tied] == ["X", "Y"] and tied[0].item.score == tied[1].item.score
+    assert ops.grid_for(pack_call).tie_breakers[:2] == ("impact", "faisabilite")
+
+
+def test_the_admin_chooses_a_calls_grid_with_its_regime_and_they_must_agree(app, s, client):
+    from app.operations.state_aid import set_aid_regime
+
+    admin = make_user(s.session, "admin")
+    s.session.commit()
+    ref = s.call.reference
+    assert login(client, admin.email, TEST_PASSWORD).status_code == 302
+    page = client.get(f"/admin/appels/{ref}/regime-aide")
+    assert page.status_code == 200 and 'value="pack_ia"' in page.get_data(as_text=True)
+    # The Pack IA grid computes a de minimis aid: refused under the AMI's GBER article 25, nothing written.
+    refused = client.post(f"/admin/appels/{ref}/regime-aide", data={"aid_regime": "gber:25", "grid_name": "pack_ia"})
+    assert refused.status_code == 422 and "doivent concorder" in refused.get_data(as_text=True)
+    # An article that does not cover industrial research is refused too.
+    refused = client.post(f"/admin/appels/{ref}/regime-aide", data={"aid_regime": "gber:29", "grid_name": ""})
+    assert refused.status_code == 422 and "ne couvre pas" in refused.get_data(as_text=True)
+    s.session.expire_all()
+    assert (s.call.aid_regime, s.call.grid_name) == ("gber:25", None)
+    assert client.post(f"/admin/appels/{ref}/regime-aide",
+                       data={"aid_regime": "de_minimis", "grid_name": "pack_ia"}).status_code == 303
+    s.session.expire_all()
+    assert (s.call.aid_regime, s.call.grid_name, ops.grid_for(s.call).name) == ("de_minimis", "pack_ia", "pack_ia")
+    row = s.session.execute(select(AuditEntry).where(AuditEntry.action == "set_aid_regime")).scalar_one()
+    assert (row.before, row.after) == ({"aid_regime": "gber:25", "grid_name": "ami_numerique"},
+                                       {"aid_regime": "de_minimis", "grid_name": "pack_ia"})
+    # Once reviews are written with a grid, the call's grid no longer changes.
+    _review(s, s.file, s.e1, PACK)
+    with pytest.raises(UserFacingError, match="ne peut plus changer"):
+        set_aid_regime(s.session, s.call, "gber:25", actor=admin, grid_name="")
+    s.session.rollback()
+    with pytest.raises(UserFacingError, match="inconnue"):
+        set_aid_regime(s.session, s.call, "de_minimis", actor=admin, grid_name="nope")
+    s.session.rollback()
+
+
+def test_a_regime_that_disagrees_with_the_grid_computes_no_aid_and_refuses_the_proposal(s):
+    # The regime is the call's (the one the ledger records); a grid whose instrument it
+    # does not cover (e.g. the grid file changed after the regime was set) computes nothing.
+    s.call.aid_regime = "de_minimis"
+    s.session.commit()
+    aid = ops.compute_aid(s.file, None)
+    assert (aid.regime, aid.computed_cents, aid.proposable_cents) == ("de_minimis", None, None)
+    assert "ne concordent pas" in aid.problem and "Recherche industrielle" in aid.problem
+    with pytest.raises(UserFacingError, match="ne concordent pas") as exc:
+        ops.propose_amount(s.session, s.file, s.lead, 100_000 * EURO)
+    s.session.rollback()
+    assert exc.value.status == 422 and s.session.get(Application, s.file.id).proposed_amount_cents is None
+    s.call.aid_regime = "gber:25(1)(b)"  # the article's paragraphs do not matter
+    s.session.commit()
+    assert ops.compute_aid(s.file, None).computed_cents == 210_000 * EURO
+
+
+# --- de minimis: the undertaking's ceiling limits the proposal ---------------------------------------------
+
+
+def _de_minimis_file(s: Setup, admin: User, *, declared_cents: int) -> tuple[Call, Application]:
+    """A de minimis call (50 % of the eligible costs): its file presents 300 000 € of costs, so 150 000 € of aid."""
+    call = _pack_grid_call(s, admin)
+    application = _file_in(s, call, "Premier projet IA")
+    application.answers = {**application.answers, "aides_de_minimis_3_ans": declared_cents}
+    s.session.commit()
+    return call, application
+
+
+def _grant_de_minimis(s: Setup, call: Call, cents: int) -> Application:
+    """Another file of the same company, whose de minimis aid is reserved in Guichet's ledger."""
+    from app.ledger import ensure_accounts, reserve
+
+    earlier = make_application(s.session, call, s.org, state="approved", amount_cents=cents, title="Aide antérieure")
+    ensure_accounts(s.session, s.session.execute(select(Plan)).scalars().first())
+    reserve(s.session, earlier, cents, year=date.today().year, idempotency_key=f"t:dm:{earlier.id}", actor=None,
+            regime="de_minimis")
+    s.session.commit()
+    return earlier
+
+
+def test_de_minimis_aid_already_counted_caps_the_proposal_on_the_report_page(app, s, client):
+    from app.formatting import money
+    from app.ledger import de_minimis_counted
+
+    admin = make_user(s.session, "admin")
+    call, application = _de_minimis_file(s, admin, declared_cents=80_000 * EURO)
+    _grant_de_minimis(s, call, 100_000 * EURO)
+    assert de_minimis_counted(s.session, s.org.siren) == 100_000 * EURO
+    aid = ops.compute_aid(application, None)
+    assert (aid.regime, aid.rate_percent, aid.computed_cents) == ("de_minimis", 50, 150_000 * EURO)
+    # 300 000 € − 100 000 € counted by Guichet − 80 000 € declared = 120 000 € left under the ceiling.
+    assert (aid.de_minimis.counted_cents, aid.de_minimis.declared_cents, aid.de_minimis.room_cents) == (
+        100_000 * EURO, 80_000 * EURO, 120_000 * EURO)
+    assert aid.crosses_de_minimis and aid.proposable_cents == 120_000 * EURO
+    reference = application.reference
+    assert login(client, s.lead.email, TEST_PASSWORD).status_code == 302
+    page = client.get(f"/instruction/dossiers/{reference}/rapport").get_data(as_text=True)
+    assert "Plafond de minimis" in page and "pas même en partie" in page and f"au plus {money(120_000 * EURO, 'fr')}" in page
+    # The aid computed would cross the ceiling: it cannot be proposed, not even one cent over the room left.
+    for amount in ("150 000,00", "120 000,01"):
+        response = client.post(f"/instruction/dossiers/{reference}/rapport/proposition", data={"amount": amount},
+                               follow_redirects=True)
+        assert "plafond de minimis" in response.get_data(as_text=True).lower()
+        s.session.expire_all()
+        assert s.session.get(Application, application.id).proposed_amount_cents is None
+    assert client.post(f"/instruction/dossiers/{reference}/rapport/proposition",
+                       data={"amount": "120 000,00"}).status_code == 302
+    s.session.expire_all()
+    assert s.session.get(Application, application.id).proposed_amount_cents == 120_000 * EURO
+    row = s.session.execute(select(AuditEntry).where(AuditEntry.action == "propose_amount")).scalar_one()
+    assert row.after["aid_regime"] == "de_minimis" and row.after["de_minimis_counted_cents"] == 100_000 * EURO
+    assert row.after["de_minimis_declared_cents"] == 80_000 * EURO
+    # The report PDF says it too.
+    from pypdf import PdfReader
+
+    assert client.post(f"/instruction/dossiers/{reference}/rapport.pdf").status_code == 302
+    pdf = client.get(f"/instruction/dossiers/{reference}/rapport.pdf")
+    text = "".join("".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.data)).pages).split())
+    for expected in ("Régime d'aide d'État de_minimis", "Aide de minimis",
+                     f"Aides de minimis sur 3 ans {money(100_000 * EURO, 'fr')} comptées par Guichet, "
+                     f"{money(80_000 * EURO, 'fr')} déclarées",
+                     f"Reste sous le plafond de minimis {money(120_000 * EURO, 'fr')}",
+                     f"Montant proposé {money(120_000 * EURO, 'fr')}"):
+        assert "".join(expected.split()) in text, expected
+
+
+def test_a_company_at_the_de_minimis_ceiling_gets_no_proposal(app, s, client):
+    admin = make_user(s.session, "admin")
+    call, application = _de_minimis_file(s, admin, declared_cents=60_000 * EURO)
+    _grant_de_minimis(s, call, 240_000 * EURO)
+    aid = ops.compute_aid(application, None)
+    assert (aid.computed_cents, aid.de_minimis.room_cents, aid.proposable_cents) == (150_000 * EURO, 0, 0)
+    assert "Aucune aide de minimis ne peut lui être accordée" in aid.problem
+    with pytest.raises(UserFacingError, match="Plafond de minimis atteint"):
+        ops.propose_amount(s.session, application, s.lead, 1)
+    s.session.rollback()
+    assert login(client, s.lead.email, TEST_PASSWORD).status_code == 302
+    page = client.get(f"/instruction/dossiers/{application.reference}/rapport").get_data(as_text=True)
+    assert "Plafond de minimis atteint" in page and 'name="amount"' not in page
+    # Without aid counted elsewhere the same file may be proposed the whole aid computed.
+    other = make_organisation(s.session, make_user(s.session))
+    other.size_category = "small"
+    fresh = make_application(s.session, call, other, state="instruction", amount_cents=100_000 * EURO)
+    fresh.form_version_id = application.form_version_id
+    fresh.answers = dict(application.answers, aides_de_minimis_3_ans=0)
+    s.session.commit()
+    assert ops.compute_aid(fresh, None).proposable_cents == 150_000 * EURO
+
+
+# --- the ranking shows nothing a viewer may not see ------------------------------------------------------
+
+
+def _row_of(html: str, reference: str) -> str:
+    import re
+
+    rows = [r for r in re.findall(r"<tr[^>]*>.*?</tr>", html, re.S) if reference in r]
+    assert len(rows) == 1, reference
+    return rows[0]
+
+
+def test_ranking_hides_a_file_from_a_conflicted_viewer_on_the_page_and_the_api(app, s, client):
+    from app.formatting import money, number
+
+    a, b, c = _ranked(s)
+    # Declared conflict on B; on C, an automatic flag: the instructor's e-mail domain is a member's of its organisation.
+    s.session.add(ConflictDeclaration(application_id=b.id, user_id=s.instructor.id, role="instructor", has_conflict=True,
+                                      link="Ancien associé du dirigeant"))
+    s.instructor.email = "charge.mission@conseil-grand-est.fr"
+    colleague_org = make_organisation(s.session, make_user(s.session, email="dirigeant@conseil-grand-est.fr"))
+    c.organisation_id = colleague_org.id
+    s.session.commit()
+    full = {l.application.id: l for l in ops.call_ranking(s.session, s.call).lines}
+    seen = {l.application.id: l for l in ops.call_ranking(s.session, s.call, viewer=s.instructor).lines}
+    assert [seen[i].masked for i in (a.id, b.id, c.id)] == [None, ops.MASK_CONFLICT, ops.MASK_CONFLICT]
+    assert [seen[i].item.rank for i in (a.id, b.id, c.id)] == [full[i].item.rank for i in (a.id, b.id, c.id)]
+    body = client.get(f"/api/v1/calls/{s.call.reference}/ranking", headers=_token(client, s.instructor)).get_json()
+    items = {i["reference"]: i for i in body["items"]}
+    assert items[a.reference]["score"] == str(full[a.id].item.score) and items[a.reference]["masked"] is None
+    for ref in (b.reference, c.reference):
+        assert items[ref]["masked"] == "conflict_of_interest" and items[ref]["rank"] in (2, 3)
+        assert all(items[ref][k] is None for k in ("score", "funded", "reserve_position", "n_reviews",
+                                                   "proposed_amount_cents", "disagreement", "eliminated", "tied"))
+    # Finance, not conflicted, sees every score.
+    body = client.get(f"/api/v1/calls/{s.call.reference}/ranking", headers=_token(client, s.finance)).get_json()
+    assert [i["masked"] for i in body["items"]] == [None, None, None] and body["items"][2]["score"] is not None
+    assert login(client, s.instructor.email, TEST_PASSWORD).status_code == 302
+    html = client.get(f"/instruction/appels/{s.call.reference}/classement").get_data(as_text=True)
+    amount = money(400_000 * EURO, "fr")
+    for application in (b, c):
+        row = _row_of(html, application.reference)
+        assert "Conflit d&#39;intérêts" in row or "Conflit d'intérêts" in row
+        assert number(full[application.id].item.score, "fr") not in row and amount not in row
+        assert application.organisation.name not in row and "financé" not in row and "attente" not in row
+    row = _row_of(html, a.reference)
+    assert number(full[a.id].item.score, "fr") in row and amount in row
+
+
+def test_ranking_hides_a_files_score_until_the_viewers_own_review_is_submitted(app, s, client):
+    from app.formatting import number
+
+    a, b, c = _ranked(s)
+    ops.save_review(s.session, a, s.instructor, scores={"reponse_defi": "8"}, comments={}, opinion="")  # a draft
+    s.session.commit()
+    url = f"/api/v1/calls/{s.call.reference}/ranking"
+    headers = _token(client, s.instructor)
+    items = {i["reference"]: i for i in client.get(url, headers=headers).get_json()["items"]}
+    assert items[a.reference]["masked"] == "review_pending" and items[a.reference]["score"] is None
+    assert items[b.reference]["masked"] is None and items[b.reference]["score"] is not None
+    assert login(client, s.instructor.email, TEST_PASSWORD).status_code == 302
+    ranking_url = f"/instruction/appels/{s.call.reference}/classement"
+    hidden_score = number(ops.call_ranking(s.session, s.call).lines[0].item.score, "fr")
+    row = _row_of(client.get(ranking_url).get_data(as_text=True), a.reference)
+    assert "pas encore transmis" in row and hidden_score not in row
+    # Once submitted, the file's aggregate (now with this review) is shown.
+    ops.save_review(s.session, a, s.instructor, scores=GOOD, comments={}, opinion="Favorable", submit=True)
+    s.session.commit()
+    line = next(l for l in ops.call_ranking(s.session, s.call, viewer=s.instructor).lines if l.application.id == a.id)
+    assert line.masked is None and line.score.n_reviews == 3
+    items = {i["reference"]: i for i in client.get(url, headers=headers).get_json()["items"]}
+    assert items[a.reference]["score"] == str(line.item.score) and items[a.reference]["masked"] is None
+    row = _row_of(client.get(ranking_url).get_data(as_text=True), a.reference)
+    assert "pas encore transmis" not in row and number(line.item.score, "fr") in row
+
+
+def test_conflicted_ids_of_a_list_agree_with_the_check_on_each_file(s):
+    from app.models import Membership
+    from app.operations import conflicts
+
+    viewer = s.instructor
+    viewer.email = "charge@conseil-ia.fr"
+    member_org = make_organisation(s.session, make_user(s.session))
+    s.session.add(Membership(user=viewer, organisation=member_org, is_owner=False))
+    domain_org = make_organisation(s.session, make_user(s.session, email="dg@conseil-ia.fr"))
+    webmail_org = make_organisation(s.session, make_user(s.session, email="dg@gmail.com"))
+    s.session.flush()
+    files = {"plain": s.file, "declared": s.new_file(title="déclaré")}
+    for name, org in (("member", member_org), ("domain", domain_org), ("webmail", webmail_org)):
+        files[name] = make_application(s.session, s.call, org, state="instruction", title=name)
+    s.session.add(ConflictDeclaration(application_id=files["declared"].id, user_id=viewer.id, role="instructor",
+                                      has_conflict=True, link="Conjoint du dirigeant"))
+    s.session.commit()
+    one_by_one = {a.id for a in files.values() if conflicts.conflict_status(s.session, viewer, a).conflicted}
+    assert conflicts.conflicted_ids(s.session, viewer, list(files.values())) == one_by_one == {
+        files["declared"].id, files["member"].id, files["domain"].id}

@@ -99,14 +99,17 @@ def _call_or_404(reference: str) -> Call:
 @bp.route("/appels/<reference>/regime-aide", methods=["GET", "POST"])
 @role_required("admin")
 def call_aid_regime(reference: str):
+    import scoring
     from app.forms.payments import AidRegimeForm
     from app.operations.state_aid import set_aid_regime
 
     call = _admin_call(reference)
-    form = AidRegimeForm(data={"aid_regime": call.aid_regime})
+    form = AidRegimeForm(data={"aid_regime": call.aid_regime, "grid_name": call.grid_name or ""})
+    form.grid_name.choices = [("", _("Grille du circuit (%(name)s)", name=call.workflow_name))] + [
+        (name, name) for name in scoring.available_grids() if name != call.workflow_name]
     if form.validate_on_submit():
         try:
-            set_aid_regime(db.session, call, form.aid_regime.data, actor=current_user)
+            set_aid_regime(db.session, call, form.aid_regime.data, actor=current_user, grid_name=form.grid_name.data)
             commit()
         except UserFacingError as exc:
             db.session.rollback()

@@ -173,7 +173,9 @@ def _ranked_call(reference: str) -> Call:
 @role_required(*FILE_READING_ROLES)
 def ranking(reference: str):
     call = _ranked_call(reference)
-    return render_template("reviews/ranking.html", call=call, ranking=ops.call_ranking(db.session, call))
+    return render_template("reviews/ranking.html", call=call,
+                           ranking=ops.call_ranking(db.session, call, viewer=current_user),
+                           MASK_CONFLICT=ops.MASK_CONFLICT)
 
 
 # --- instruction report --------------------------------------------------------------------------

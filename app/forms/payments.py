@@ -89,3 +89,7 @@ class AidRegimeForm(FlaskForm):
     aid_regime = StringField(_l("Régime d'aide d'État"), validators=[DataRequired(REQUIRED), Length(max=40)],
                              description=_l("« de_minimis » (règlement (UE) 2023/2831) ou « gber: » suivi de l'article "
                                             "du RGEC, par exemple « gber:25 » pour la R&D."))
+    # Choices (the grids of scoring/grids/) are set by the view; "" is the workflow's grid.
+    grid_name = SelectField(_l("Grille d'évaluation"), choices=[],
+                            description=_l("Critères, agrégation, départage et instrument de calcul de l'aide. "
+                                           "L'instrument de la grille doit relever du régime d'aide choisi."))

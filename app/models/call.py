@@ -78,6 +78,9 @@ class Call(Base):
     # The State-aid regime of the call's grants (DOMAIN.md §5), recorded on
     # every ledger entry: "de_minimis" or "gber:<article>" (e.g. "gber:25").
     aid_regime: Mapped[str] = mapped_column(String(40), default="de_minimis", server_default="de_minimis")
+    # The call's scoring grid, ``scoring/grids/<grid_name>.yaml`` (criteria, aggregation,
+    # tie-breakers, aid scheme); None: the grid named like the workflow.
+    grid_name: Mapped[str | None] = mapped_column(String(60))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     axis: Mapped[Axis] = relationship(back_populates="calls")

@@ -51,12 +51,33 @@ class ReviewInvalid(UserFacingError):
 # --- grids and roles -------------------------------------------------------------------------------
 
 
+def grid_name_of(call: Call) -> str:
+    """The name of the call's grid: the one chosen for the call (``Call.grid_name``),
+    else the one named like its workflow."""
+    return call.grid_name or call.workflow_name
+
+
 def grid_for(call: Call) -> scoring.Grid:
-    """The call's scoring grid: ``scoring/grids/<workflow name>.yaml``."""
+    """The call's scoring grid, ``scoring/grids/<grid_name_of(call)>.yaml``: its criteria,
+    aggregation, normalisation, disagreement threshold, tie-breakers and aid scheme.
+    Two calls on one workflow may so score with different grids."""
     try:
-        return scoring.load_grid(call.workflow_name)
+        return scoring.load_grid(grid_name_of(call))
     except scoring.GridError:
         raise UserFacingError(_("Aucune grille d'évaluation n'est définie pour cet appel."), status=404) from None
+
+
+def aid_scheme_problem(call: Call, grid: scoring.Grid) -> str | None:
+    """Why the grid's aid scheme disagrees with the call's State-aid regime
+    (``Call.aid_regime``, the single source of the regime: the ledger records it),
+    or None when they agree or the grid computes no aid."""
+    if grid.aid is None:
+        return None
+    problem = scoring.regime_problem(grid.aid, call.aid_regime)
+    if problem is None:
+        return None
+    return _("Le régime d'aide de l'appel et sa grille ne concordent pas (%(problem)s). L'aide n'est pas calculée tant "
+             "qu'un administrateur ne les a pas accordés.", problem=problem)
 
 
 def is_lead(user: User, application: Application) -> bool:
@@ -212,11 +233,19 @@ def call_scores(session: Session, call: Call) -> dict[int, scoring.FileScore]:
 # --- ranking -----------------------------------------------------------------------------------------
 
 
+#: Why a ranking line's score and details are hidden from its viewer.
+MASK_CONFLICT = "conflict_of_interest"
+MASK_PENDING = "review_pending"
+
+
 @dataclass(frozen=True)
 class RankingLine:
     application: Application
     item: scoring.RankedItem
     score: scoring.FileScore
+    #: None, or why the viewer may not see this file's score and details
+    #: (``MASK_CONFLICT``: conflicted on the file; ``MASK_PENDING``: their own review is not submitted).
+    masked: str | None = None
 
 
 @dataclass(frozen=True)
@@ -247,8 +276,42 @@ def budget_available(session: Session, call: Call, ranked_ids: list[int] | None 
     return max(accounts[0].available_cents + int(held), 0)
 
 
-def call_ranking(session: Session, call: Call) -> CallRanking:
-    """The call's scored files in rank order, with the funding line."""
+def masked_for(session: Session, viewer: User, applications: list[Application]) -> dict[int, str]:
+    """The files of a list whose score and details ``viewer`` may not see, and why:
+    a conflict of interest (automatic flag or declared link), else a review of theirs
+    on the file not yet submitted (a draft, a reopened review, or an expert
+    invitation not yet answered): reviews stay independent until submitted.
+    A fixed number of queries, whatever the number of files."""
+    if not applications:
+        return {}
+    ids = [a.id for a in applications]
+    masked = dict.fromkeys(conflicts.conflicted_ids(session, viewer, applications), MASK_CONFLICT)
+    statuses = dict(session.execute(
+        select(Review.application_id, Review.status).where(Review.reviewer_id == viewer.id, Review.application_id.in_(ids))
+    ).all())
+    from app.models import ExpertInvitation
+
+    invited = set(session.execute(
+        select(ExpertInvitation.application_id).where(ExpertInvitation.expert_id == viewer.id,
+                                                      ExpertInvitation.application_id.in_(ids),
+                                                      ExpertInvitation.revoked_at.is_(None))
+    ).scalars())
+    for i in ids:
+        if i in masked:
+            continue
+        status = statuses.get(i)
+        if (status is not None and status != "submitted") or (status is None and i in invited):
+            masked[i] = MASK_PENDING
+    return masked
+
+
+def call_ranking(session: Session, call: Call, viewer: User | None = None) -> CallRanking:
+    """The call's scored files in rank order, with the funding line.
+
+    The ranks and the funding line are always those of the whole call. With a
+    ``viewer``, a line they may not see in full (``masked_for``) keeps its rank and
+    reference but is marked ``masked``: the page and the API then show neither its
+    score nor any detail (organisation, title, reviews, amount, funding status)."""
     grid = grid_for(call)
     scores = call_scores(session, call)
     applications = {a.id: a for a in session.execute(
@@ -260,7 +323,9 @@ def call_ranking(session: Session, call: Call) -> CallRanking:
     scores = {i: s for i, s in scores.items() if i in requested or i in proposed or s.eliminated}
     budget = budget_available(session, call, list(scores))
     items = scoring.rank(grid, scores, requested, budget, proposed)
-    return CallRanking(call, grid, budget, [RankingLine(applications[i.file_id], i, scores[i.file_id]) for i in items])
+    masked = masked_for(session, viewer, [applications[i] for i in scores]) if viewer is not None else {}
+    return CallRanking(call, grid, budget, [RankingLine(applications[i.file_id], i, scores[i.file_id], masked.get(i.file_id))
+                                            for i in items])
 
 
 # --- instruction report ------------------------------------------------------------------------------
@@ -277,6 +342,23 @@ class ExpenseLine:
 
 
 @dataclass(frozen=True)
+class DeMinimisRoom:
+    """The single undertaking's de minimis count at the proposal (DOMAIN.md §5):
+    what Guichet already counted (``app.ledger.de_minimis_counted``, rolling three
+    years), what the applicant declared (``aides_de_minimis_3_ans``), the ceiling."""
+
+    siren: str
+    counted_cents: int
+    declared_cents: int
+    ceiling_cents: int
+
+    @property
+    def room_cents(self) -> int:
+        """What can still be granted under the ceiling (0 once it is reached)."""
+        return max(self.ceiling_cents - self.counted_cents - self.declared_cents, 0)
+
+
+@dataclass(frozen=True)
 class AidComputation:
     scheme: AidScheme | None
     size: str | None
@@ -286,10 +368,30 @@ class AidComputation:
     computed_cents: int | None
     max_aid_cents: int | None
     problem: str | None
+    #: The call's State-aid regime (``Call.aid_regime``), the one the ledger records.
+    regime: str | None = None
+    #: Under de minimis: the undertaking's count; None otherwise.
+    de_minimis: DeMinimisRoom | None = None
 
     @property
     def capped(self) -> bool:
         return self.computed_cents is not None and self.uncapped_cents is not None and self.computed_cents < self.uncapped_cents
+
+    @property
+    def proposable_cents(self) -> int | None:
+        """The most the instructor may propose: the aid computed, and under de minimis
+        no more than the room left under the undertaking's ceiling."""
+        if self.computed_cents is None:
+            return None
+        if self.de_minimis is not None:
+            return min(self.computed_cents, self.de_minimis.room_cents)
+        return self.computed_cents
+
+    @property
+    def crosses_de_minimis(self) -> bool:
+        """The aid computed would cross the de minimis ceiling."""
+        return (self.de_minimis is not None and self.computed_cents is not None
+                and self.computed_cents > self.de_minimis.room_cents)
 
 
 def report_of(session: Session, application: Application) -> InstructionReport | None:
@@ -332,27 +434,69 @@ def expense_lines(application: Application, report: InstructionReport | None) ->
     return lines
 
 
+def _de_minimis_room(session: Session | None, application: Application) -> DeMinimisRoom:
+    from app.ledger import de_minimis_counted
+    from app.ledger.rules import DE_MINIMIS_CEILING_CENTS
+    from app.operations.eligibility import DE_MINIMIS_KEY
+
+    siren = application.organisation.siren
+    counted = de_minimis_counted(session, siren) if session is not None else 0
+    declared = (application.answers or {}).get(DE_MINIMIS_KEY)
+    declared = declared if isinstance(declared, int) and not isinstance(declared, bool) and declared > 0 else 0
+    return DeMinimisRoom(siren, int(counted), declared, DE_MINIMIS_CEILING_CENTS)
+
+
+def _de_minimis_problem(room: DeMinimisRoom, computed_cents: int) -> str | None:
+    from app.formatting import money
+
+    if computed_cents <= room.room_cents:
+        return None
+    facts = dict(siren=room.siren, counted=money(room.counted_cents), declared=money(room.declared_cents),
+                 ceiling=money(room.ceiling_cents), aid=money(computed_cents))
+    if room.room_cents == 0:
+        return _("Plafond de minimis atteint : l'entreprise unique (SIREN %(siren)s) a déjà reçu %(counted)s d'aides de "
+                 "minimis comptées par Guichet et en déclare %(declared)s sur trois ans glissants, pour un plafond de "
+                 "%(ceiling)s. Aucune aide de minimis ne peut lui être accordée.", **facts)
+    return _("Plafond de minimis : avec une aide de %(aid)s, l'entreprise unique (SIREN %(siren)s) dépasserait le "
+             "plafond de %(ceiling)s sur trois ans glissants (aides comptées par Guichet : %(counted)s, aides déclarées : "
+             "%(declared)s). Une aide qui franchit le plafond ne peut pas être accordée, pas même en partie : la "
+             "proposition doit tenir sous le plafond, soit au plus %(room)s.", room=money(room.room_cents), **facts)
+
+
 def compute_aid(application: Application, report: InstructionReport | None) -> AidComputation:
-    """Eligible costs × the rate of the call's instrument for the company's size, capped by the call."""
-    grid = grid_for(application.call)
+    """Eligible costs × the rate of the call's instrument for the company's size, capped by the call.
+
+    The regime is the call's (``Call.aid_regime``): the grid's aid scheme must agree
+    with it, else nothing is computed. Under de minimis, the undertaking's aid
+    already counted (Guichet's ledger and the applicant's declaration) limits the
+    proposal: an aid crossing the 300 000 € ceiling cannot be granted, not even in part."""
+    call = application.call
+    grid = grid_for(call)
     eligible = sum(line.eligible_cents for line in expense_lines(application, report))
     size = application.organisation.size_category
-    cap = application.call.max_aid_cents
+    cap = call.max_aid_cents
+    regime = call.aid_regime
     scheme = grid.aid
     if scheme is None:
         return AidComputation(None, size, eligible, None, None, None, cap,
-                              _("L'appel ne précise pas son régime d'aide : le montant n'est pas calculé."))
+                              _("L'appel ne précise pas son régime d'aide : le montant n'est pas calculé."), regime)
+    mismatch = aid_scheme_problem(call, grid)
+    if mismatch is not None:
+        return AidComputation(scheme, size, eligible, None, None, None, cap, mismatch, regime)
     if size is None:
         return AidComputation(scheme, None, eligible, None, None, None, cap,
-                              _("La taille de l'entreprise est inconnue : le taux ne peut pas être déterminé."))
+                              _("La taille de l'entreprise est inconnue : le taux ne peut pas être déterminé."), regime)
     collaboration = scheme.collaboration and bool(report and report.collaboration)
     effective = AidScheme(scheme.instrument, collaboration, scheme.rate_percent)
     try:
         rate = scheme_rate(effective, size)
     except AidError as exc:
-        return AidComputation(scheme, size, eligible, None, None, 0, cap, str(exc))
-    return AidComputation(scheme, size, eligible, rate, scoring.aid_amount(eligible, rate),
-                          scoring.aid_amount(eligible, rate, cap), cap, None)
+        return AidComputation(scheme, size, eligible, None, None, 0, cap, str(exc), regime)
+    computed = scoring.aid_amount(eligible, rate, cap)
+    room = _de_minimis_room(object_session(application), application) if regime == "de_minimis" else None
+    problem = _de_minimis_problem(room, computed) if room is not None else None
+    return AidComputation(scheme, size, eligible, rate, scoring.aid_amount(eligible, rate), computed, cap, problem,
+                          regime, room)
 
 
 def _require_lead(application: Application, actor: User) -> None:
@@ -426,12 +570,17 @@ def propose_amount(session: Session, application: Application, actor: User, amou
 
         raise UserFacingError(_("Le montant proposé dépasse l'aide calculée (%(max)s).", max=money(aid.computed_cents)),
                               status=422)
+    if aid.de_minimis is not None and amount_cents > aid.de_minimis.room_cents:
+        raise UserFacingError(_de_minimis_problem(aid.de_minimis, amount_cents) or "", status=422)
     before = application.proposed_amount_cents
     application.proposed_amount_cents = amount_cents
     session.flush()
     audit.record(session, actor=actor, role="instructor", object_type="application", object_id=application.reference,
                  action="propose_amount", before={"proposed_amount_cents": before},
-                 after={"proposed_amount_cents": amount_cents, "computed_aid_cents": aid.computed_cents},
+                 after={"proposed_amount_cents": amount_cents, "computed_aid_cents": aid.computed_cents,
+                        "aid_regime": aid.regime,
+                        **({"de_minimis_counted_cents": aid.de_minimis.counted_cents,
+                            "de_minimis_declared_cents": aid.de_minimis.declared_cents} if aid.de_minimis else {})},
                  reason=(reason or "").strip() or None)
     return application
 
@@ -518,12 +667,17 @@ def render_report(session: Session, application: Application) -> bytes:
     story.append(layout.p("Aide calculée", layout.h2))
     aid = compute_aid(application, report)
     rows = [["Dépenses éligibles", money(aid.eligible_cents, "fr")],
-            ["Régime", aid.scheme.label if aid.scheme else "—"],
+            ["Régime d'aide d'État", aid.regime or "—"],
+            ["Instrument", aid.scheme.label if aid.scheme else "—"],
             ["Taille de l'entreprise", SIZE_NAMES.get(aid.size or "", "—")],
             ["Taux", f"{number(aid.rate_percent, 'fr')} %" if aid.rate_percent is not None else "—"],
             ["Plafond de l'appel", money(aid.max_aid_cents, "fr")],
-            ["Aide calculée", money(aid.computed_cents, "fr")],
-            ["Montant proposé", money(application.proposed_amount_cents, "fr")]]
+            ["Aide calculée", money(aid.computed_cents, "fr")]]
+    if aid.de_minimis is not None:
+        rows += [["Aides de minimis sur 3 ans", f"{money(aid.de_minimis.counted_cents, 'fr')} comptées par Guichet, "
+                                                f"{money(aid.de_minimis.declared_cents, 'fr')} déclarées"],
+                 ["Reste sous le plafond de minimis", money(aid.de_minimis.room_cents, "fr")]]
+    rows.append(["Montant proposé", money(application.proposed_amount_cents, "fr")])
     story.append(layout.table(rows, [55 * mm, 119 * mm]))
     if aid.problem:
         story.append(layout.p(aid.problem))

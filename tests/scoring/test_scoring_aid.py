@@ -100,3 +100,37 @@ def test_grid_aid_errors(base_grid_dict, aid, fragment: str) -> None:
     with pytest.raises(GridError) as exc:
         grid_from_dict(base_grid_dict)
     assert any(fragment in p for p in exc.value.problems), exc.value.problems
+
+
+@pytest.mark.parametrize(("instrument", "regime", "agrees"), [
+    ("de_minimis", "de_minimis", True),
+    ("de_minimis", "gber:25", False),
+    ("industrial_research", "gber:25", True),
+    ("industrial_research", "gber:25(2)(b)", True),
+    ("fundamental_research", "gber:25", True),
+    ("feasibility_study", "gber:25", True),
+    ("industrial_research", "gber:29", False),
+    ("industrial_research", "gber:250", False),
+    ("industrial_research", "de_minimis", False),
+    ("sme_consultancy", "gber:18", True),
+    ("sme_consultancy", "gber:28", True),
+    ("sme_consultancy", "gber:25", False),
+    ("process_innovation", "gber:29", True),
+    ("process_innovation", "gber:28", False),
+])
+def test_the_grids_instrument_must_agree_with_the_calls_regime(instrument: str, regime: str, agrees: bool) -> None:
+    from scoring import regime_problem
+    from scoring.aid import AidScheme
+
+    scheme = AidScheme(instrument, rate_percent=D(50) if instrument == "de_minimis" else None)
+    problem = regime_problem(scheme, regime)
+    assert (problem is None) is agrees, problem
+    if not agrees:
+        assert regime in problem  # the message names the regime refused
+
+
+def test_the_shipped_grids_agree_with_the_demo_calls_regimes() -> None:
+    from scoring import regime_problem
+
+    assert regime_problem(load_grid("ami_numerique").aid, "gber:25") is None
+    assert regime_problem(load_grid("pack_ia").aid, "de_minimis") is None

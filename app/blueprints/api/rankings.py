@@ -22,23 +22,34 @@ def call_ranking(reference: str):
         return api_error(404, _("Appel inconnu : %(reference)s.", reference=reference))
     if not any(g.api_user.has_role(r, call.id) for r in FILE_READING_ROLES):
         return api_error(403, _("Le classement est réservé aux instructeurs, aux financiers et aux administrateurs de l'appel."))
-    ranking = ops.call_ranking(db.session, call)
+    ranking = ops.call_ranking(db.session, call, viewer=g.api_user)
     return jsonify({
         "call": call.reference,
         "budget_available_cents": ranking.budget_available_cents,
-        "items": [{
-            "reference": line.application.reference,
-            "rank": line.item.rank,
-            "score": str(line.item.score),
-            "funded": line.item.funded,
-            "reserve_position": line.item.reserve_position,
-            "eliminated": line.item.eliminated,
-            "tied": line.item.tied,
-            "disagreement": line.score.disagreement,
-            "n_reviews": line.score.n_reviews,
-            "proposed_amount_cents": line.item.proposed_amount_cents,
-        } for line in ranking.lines],
+        "items": [_item(line) for line in ranking.lines],
     })
+
+
+def _item(line: ops.RankingLine) -> dict:
+    """One line; a line masked for the viewer (conflict of interest, own review not
+    submitted) keeps its rank and reference and says why, with no score nor detail."""
+    if line.masked is not None:
+        return {"reference": line.application.reference, "rank": line.item.rank, "masked": line.masked,
+                "score": None, "funded": None, "reserve_position": None, "eliminated": None, "tied": None,
+                "disagreement": None, "n_reviews": None, "proposed_amount_cents": None}
+    return {
+        "reference": line.application.reference,
+        "rank": line.item.rank,
+        "masked": None,
+        "score": str(line.item.score),
+        "funded": line.item.funded,
+        "reserve_position": line.item.reserve_position,
+        "eliminated": line.item.eliminated,
+        "tied": line.item.tied,
+        "disagreement": line.score.disagreement,
+        "n_reviews": line.score.n_reviews,
+        "proposed_amount_cents": line.item.proposed_amount_cents,
+    }
 
 
 OPENAPI = {
@@ -49,13 +60,19 @@ OPENAPI = {
             "properties": {
                 "reference": {"type": "string"},
                 "rank": {"type": "integer", "minimum": 1},
-                "score": {"type": "string", "description": "Note agrégée sur 20, décimale à deux chiffres (« 14.25 »)."},
-                "funded": {"type": "boolean", "description": "Au-dessus de la ligne de financement."},
+                "masked": {"type": ["string", "null"], "enum": [ops.MASK_CONFLICT, ops.MASK_PENDING, None],
+                           "description": "Pourquoi la note et les détails de ce dossier sont masqués pour vous : "
+                                          "conflit d'intérêts, ou votre propre avis sur le dossier n'est pas encore "
+                                          "transmis. Les autres champs valent alors null ; le rang reste celui de "
+                                          "l'appel."},
+                "score": {"type": ["string", "null"],
+                          "description": "Note agrégée sur 20, décimale à deux chiffres (« 14.25 »)."},
+                "funded": {"type": ["boolean", "null"], "description": "Au-dessus de la ligne de financement."},
                 "reserve_position": {"type": ["integer", "null"], "description": "Rang sur la liste d'attente."},
-                "eliminated": {"type": "boolean"},
-                "tied": {"type": "boolean", "description": "Égalité parfaite après tous les critères de départage."},
-                "disagreement": {"type": "boolean"},
-                "n_reviews": {"type": "integer"},
+                "eliminated": {"type": ["boolean", "null"]},
+                "tied": {"type": ["boolean", "null"], "description": "Égalité parfaite après tous les critères de départage."},
+                "disagreement": {"type": ["boolean", "null"]},
+                "n_reviews": {"type": ["integer", "null"]},
                 "proposed_amount_cents": {"type": ["integer", "null"],
                                           "description": "Montant proposé, sinon montant demandé (centimes)."},
             },
