@@ -317,7 +317,7 @@ def test_demo_agenda_items_carry_their_instruction_report(app, demo):
     client = logged_in(app, MEMBER)
     for page, document, reference in paths:
         html = client.get(page).text
-        assert f'href="{document}"' in html and "Rapport d&#39;instruction (v1, PDF)" in html
+        assert f'href="{document}"' in html and "Rapport d'instruction (v1, PDF)" in html
         response = client.get(document)
         assert response.status_code == 200 and response.mimetype == "application/pdf"
         text = pdf_text(response.data)
@@ -399,7 +399,7 @@ def test_an_instructor_of_another_call_sees_no_session_but_an_empty_one_to_prepa
     with in_db(app) as s:
         empty = s.execute(select(CommitteeSession.id).order_by(CommitteeSession.id.desc()).limit(1)).scalar_one()
     page = client.get(f"/commission/seances/{empty}")
-    assert page.status_code == 200 and "Aucun autre dossier n&#39;est prêt pour la commission." in page.text
+    assert page.status_code == 200 and "Aucun autre dossier n'est prêt pour la commission." in page.text
 
 
 def test_the_api_scopes_sessions_and_items_by_call(app, scoped):
