@@ -506,6 +506,17 @@ def test_the_report_pdf_is_attached_when_the_file_goes_on_the_agenda(board, sess
     versions = session.execute(select(Document.id).where(Document.application_id == other.id,
                                                          Document.kind == REPORT_KIND)).scalars().all()
     assert versions == [existing.id]
+    # A report changed since its PDF was rendered: the PDF attached is a new version, from the report as it stands.
+    changed = board.ready()
+    store_document(session, changed, REPORT_KIND, render_report(session, changed), board.admin.id)
+    report = session.execute(select(InstructionReport).where(InstructionReport.application_id == changed.id)).scalar_one()
+    report.opinion = "Avis révisé : favorable sous réserve."
+    report.updated_at = utcnow() + timedelta(seconds=1)
+    session.flush()
+    ops.add_item(session, board.cs, changed, actor=board.admin, role=STAFF)
+    attached = latest_document(session, changed, REPORT_KIND)
+    assert attached.version == 2
+    assert "Avis révisé : favorable sous réserve." in " ".join(pdf_text(document_path(attached).read_bytes()).split())
 
 
 # --- the ledger at the vote: the plan envelope and the yearly ceiling ------------------------------
