@@ -11,7 +11,7 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from app.committee_minutes import render_minutes
-from app.models import AgendaItem, Application, AuditEntry, LedgerEntry, utcnow
+from app.models import AgendaItem, Application, AuditEntry, InstructionReport, LedgerEntry, utcnow
 from app.operations import committee as ops
 from tests.factories import make_application, make_call, make_organisation, make_user
 
@@ -22,7 +22,8 @@ class Board:
     """A committee of ``n`` members in office, one open session, files at committee."""
 
     def __init__(self, session, n: int = 5, *, quorum: int | None = None, tie_rule: str = "chair",
-                 budget_cents: int = 2_000_000_00):
+                 budget_cents: int = 2_000_000_00, envelope_cents: int | None = None,
+                 ceiling_cents: int | None = None, held_at=None):
         self.s = session
         self.admin = make_user(session, "admin", name="Admin")
         self.members = [make_user(session, "committee", name=f"Membre {i}") for i in range(n)]
@@ -31,16 +32,29 @@ class Board:
         for m in self.members:
             ops.add_member(session, self.committee, m, actor=self.admin, role=STAFF)
         self.call = make_call(session, budget_cents=budget_cents, max_aid_cents=None)
+        self.plan = self.call.axis.plan  # 2025–2029; its ledger accounts are created at the first reservation
+        if envelope_cents is not None:
+            self.plan.envelope_cents = envelope_cents
+        if ceiling_cents is not None:
+            self.plan.yearly_ceiling_cents = ceiling_cents
+        session.flush()
         self.applicant = make_user(session, "applicant", email=f"owner{id(self)}@entreprise-a.fr")
         self.org = make_organisation(session, self.applicant)
-        self.cs = ops.plan_session(session, self.committee, held_at=utcnow() + timedelta(days=1), place="Strasbourg",
-                                   actor=self.admin, role=STAFF)
+        self.cs = ops.plan_session(session, self.committee, held_at=held_at or utcnow() + timedelta(days=1),
+                                   place="Strasbourg", actor=self.admin, role=STAFF)
+
+    def ready(self, proposed: int = 40_000_00, *, call=None, report: bool = True, state: str = "committee") -> Application:
+        """A file with the instructor's proposal and (unless told) report."""
+        application = make_application(self.s, call or self.call, self.org, state=state, amount_cents=proposed)
+        application.proposed_amount_cents = proposed
+        if report:
+            self.s.add(InstructionReport(application_id=application.id, expense_decisions={},
+                                         opinion="Avis favorable de l'instruction."))
+        self.s.flush()
+        return application
 
     def file(self, proposed: int = 40_000_00, block: str | None = None) -> AgendaItem:
-        application = make_application(self.s, self.call, self.org, state="committee", amount_cents=proposed)
-        application.proposed_amount_cents = proposed
-        self.s.flush()
-        return ops.add_item(self.s, self.cs, application, actor=self.admin, role=STAFF, block=block)
+        return ops.add_item(self.s, self.cs, self.ready(proposed), actor=self.admin, role=STAFF, block=block)
 
     def attend(self, present: int, represented: dict[int, int] | None = None) -> None:
         """Members [0, present) present; ``represented`` maps member index → proxy holder index."""
@@ -487,3 +501,276 @@ def test_staff_record_conditions_from_the_session_page_and_see_them(app, board, 
     member = app.test_client()
     login(member, board.members[1].email)
     assert KBIS in member.get(f"/commission/seances/{board.cs.id}/points/{item.id}").get_data(as_text=True)
+
+
+# --- files ready for the committee, the report on the agenda ----------------------------------------
+
+def audit_count(session) -> int:
+    return session.execute(select(func.count(AuditEntry.id))).scalar()
+
+
+def test_files_ready_are_at_committee_with_a_proposal_and_a_report_and_awaiting_no_other_vote(board, session):
+    ready = board.ready()
+    board.ready(state="instruction")                       # not yet at committee
+    no_proposal = board.ready()
+    no_proposal.proposed_amount_cents = None
+    board.ready(report=False)                              # no instruction report
+    on_agenda = board.ready()
+    ops.add_item(session, board.cs, on_agenda, actor=board.admin, role=STAFF)
+    # On the agenda of a session closed without deliberating it: the file is offered again.
+    left_over = board.ready()
+    earlier = ops.plan_session(session, board.committee, held_at=utcnow() - timedelta(days=30), place="Metz",
+                               actor=board.admin, role=STAFF)
+    ops.add_item(session, earlier, left_over, actor=board.admin, role=STAFF)
+    ops.open_session(session, earlier, actor=board.admin, role=STAFF)
+    ops.close_session(session, earlier, actor=board.admin, role=STAFF)
+    session.flush()
+    assert ops.files_ready(session) == sorted([ready, left_over], key=lambda a: a.reference)
+    # ... and it goes on the next agenda.
+    item = ops.add_item(session, board.cs, left_over, actor=board.admin, role=STAFF)
+    assert item.vote_status == "pending"
+    assert ops.files_ready(session) == [ready]
+
+
+def test_files_ready_for_staff_scoped_to_a_call_are_that_calls_only(board, session):
+    mine = board.ready()
+    other_call = make_call(session, max_aid_cents=None)
+    theirs = board.ready(call=other_call)
+    scoped = make_user(session, ("instructor", board.call.id))
+    assert {a.id for a in ops.files_ready(session)} == {mine.id, theirs.id}
+    assert {a.id for a in ops.files_ready(session, board.admin)} == {mine.id, theirs.id}
+    assert ops.files_ready(session, scoped) == [mine]
+    rows = audit_count(session)
+    with pytest.raises(ops.CommitteeError, match="appel sur lequel vous n'avez pas de rôle") as caught:
+        ops.add_item(session, board.cs, theirs, actor=scoped, role="instructor")
+    assert caught.value.status == 403
+    assert board.cs.items == [] and audit_count(session) == rows
+    ops.add_item(session, board.cs, mine, actor=scoped, role="instructor")
+
+
+def test_a_file_without_the_instruction_report_is_not_put_on_the_agenda(board, session):
+    application = board.ready(report=False)
+    rows = audit_count(session)
+    with pytest.raises(ops.CommitteeError, match=f"{application.reference} n'a pas de rapport d'instruction"):
+        ops.add_item(session, board.cs, application, actor=board.admin, role=STAFF)
+    session.expire_all()
+    assert session.execute(select(func.count(AgendaItem.id))).scalar() == 0
+    assert audit_count(session) == rows
+    without_proposal = board.ready()
+    without_proposal.proposed_amount_cents = None
+    with pytest.raises(ops.CommitteeError, match="pas de montant proposé"):
+        ops.add_item(session, board.cs, without_proposal, actor=board.admin, role=STAFF)
+
+
+def test_the_report_pdf_is_attached_when_the_file_goes_on_the_agenda(board, session):
+    from app.documents import document_path, latest_document
+    from app.models import Document
+    from app.operations.reviews import REPORT_KIND
+
+    application = board.ready(60_000_00)
+    assert latest_document(session, application, REPORT_KIND) is None
+    item = ops.add_item(session, board.cs, application, actor=board.admin, role=STAFF)
+    report = latest_document(session, application, REPORT_KIND)
+    assert report is not None and report.version == 1
+    text = " ".join(pdf_text(document_path(report).read_bytes()).split())
+    assert "Rapport d'instruction" in text and application.reference in text
+    assert "Avis favorable de l'instruction." in text
+    row = session.execute(select(AuditEntry).where(AuditEntry.action == "add_agenda_item")
+                          .order_by(AuditEntry.id.desc()).limit(1)).scalar_one()
+    assert (row.after["report_document"], row.after["report_sha256"]) == (report.id, report.sha256)
+    assert item.application_id == application.id
+    # A PDF already rendered from the current report is the one attached: no new version.
+    other = board.ready()
+    from app.documents import store_document
+    from app.operations.reviews import render_report
+
+    existing = store_document(session, other, REPORT_KIND, render_report(session, other), board.admin.id)
+    ops.add_item(session, board.cs, other, actor=board.admin, role=STAFF)
+    versions = session.execute(select(Document.id).where(Document.application_id == other.id,
+                                                         Document.kind == REPORT_KIND)).scalars().all()
+    assert versions == [existing.id]
+    # A report changed since its PDF was rendered: the PDF attached is a new version, from the report as it stands.
+    changed = board.ready()
+    store_document(session, changed, REPORT_KIND, render_report(session, changed), board.admin.id)
+    report = session.execute(select(InstructionReport).where(InstructionReport.application_id == changed.id)).scalar_one()
+    report.opinion = "Avis révisé : favorable sous réserve."
+    report.updated_at = utcnow() + timedelta(seconds=1)
+    session.flush()
+    ops.add_item(session, board.cs, changed, actor=board.admin, role=STAFF)
+    attached = latest_document(session, changed, REPORT_KIND)
+    assert attached.version == 2
+    assert "Avis révisé : favorable sous réserve." in " ".join(pdf_text(document_path(attached).read_bytes()).split())
+
+
+# --- the ledger at the vote: the plan envelope and the yearly ceiling ------------------------------
+
+def _close_refused(session, board, item, *expected: str) -> None:
+    """Closing is refused with ``expected`` in the message, and nothing of the closing is written."""
+    rows, entries = audit_count(session), session.execute(select(func.count(LedgerEntry.id))).scalar()
+    with pytest.raises(ops.CommitteeError, match=f"{item.application.reference} ne peut pas être clos") as caught:
+        ops.close_vote(session, [item], actor=board.admin, role=STAFF)
+    message = caught.value.message.replace("\u202f", " ").replace("\xa0", " ")
+    for part in expected:
+        assert part in message, message
+    session.expire_all()
+    item = session.get(AgendaItem, item.id)
+    assert (item.vote_status, item.decision, item.deliberation_number, item.votes_for) == ("open", None, None, None)
+    application = session.get(Application, item.application_id)
+    assert (application.state, application.deliberation_number, application.awarded_amount_cents,
+            application.decided_on) == ("committee", None, None, None)
+    assert audit_count(session) == rows
+    assert session.execute(select(func.count(LedgerEntry.id))).scalar() == entries
+
+
+def test_an_approval_beyond_the_plan_envelope_is_refused_before_the_vote_closes(session):
+    from app import ledger
+
+    board = Board(session, 3, envelope_cents=50_000_00, ceiling_cents=40_000_00)
+    # 30 000 € of the plan already reserved on another year: this year's ceiling is untouched.
+    earlier = board.ready(30_000_00)
+    ledger.reserve(session, earlier, 30_000_00, year=2025, idempotency_key="earlier-year", actor=board.admin,
+                   role=STAFF)
+    item = board.file(30_000_00)
+    board.open()
+    board.attend(3)
+    ops.open_vote(session, [item], actor=board.admin, role=STAFF)
+    board.vote([item], {0: "for", 1: "for", 2: "for"})
+    _close_refused(session, board, item, "l'enveloppe du plan « Plan IA test »", "disponible : 20 000,00")
+    item = session.get(AgendaItem, item.id)
+    ops.set_amount(session, item, 20_000_00, actor=board.admin, role=STAFF)
+    ops.close_vote(session, [item], actor=board.admin, role=STAFF)
+    assert (item.decision, item.application.awarded_amount_cents) == ("approved", 20_000_00)
+
+
+def test_an_approval_beyond_the_yearly_ceiling_is_refused_before_the_vote_closes(session):
+    board = Board(session, 3, ceiling_cents=50_000_00)
+    year = ops.session_date(board.cs).year
+    covered, short = board.file(30_000_00), board.file(30_000_00)
+    board.open()
+    board.attend(3)
+    board.decide([covered], {0: "for", 1: "for", 2: "for"})
+    ops.open_vote(session, [short], actor=board.admin, role=STAFF)
+    board.vote([short], {0: "for", 1: "for", 2: "against"})
+    _close_refused(session, board, short, f"plafond annuel {year} du plan", "disponible : 20 000,00")
+    # A rejection needs no money: the same vote, turned against, closes.
+    short = session.get(AgendaItem, short.id)
+    board.vote([short], {0: "against", 1: "against"})
+    ops.close_vote(session, [short], actor=board.admin, role=STAFF)
+    assert (short.decision, short.application.state) == ("rejected", "rejected")
+
+
+# --- the quorum lost between opening and closing the vote -----------------------------------------------
+
+def _lose_quorum(board, item, how: str) -> None:
+    s = board.s
+    if how == "departure":
+        ops.set_attendance(s, board.cs, board.members[2], "absent", actor=board.admin, role=STAFF)
+    elif how == "proxy withdrawn":
+        ops.set_attendance(s, board.cs, board.members[3], "absent", actor=board.admin, role=STAFF)
+    else:
+        ops.declare_withdrawal(s, item, board.members[2], reason="Lien découvert en séance", actor=board.members[2],
+                               role="committee")
+
+
+@pytest.mark.parametrize("how", ["departure", "proxy withdrawn", "withdrawal"])
+def test_a_vote_whose_quorum_is_lost_is_not_closed_and_nothing_is_written(board, session, how):
+    item = board.file()
+    board.open()
+    if how == "proxy withdrawn":
+        board.attend(2, {3: 0})  # 2 present + 1 represented = 3, the quorum of 5 members
+    else:
+        board.attend(3)
+    ops.open_vote(session, [item], actor=board.admin, role=STAFF)
+    board.vote([item], {0: "for", 1: "for"})
+    _lose_quorum(board, item, how)
+    assert ops.quorum(board.cs, item).count == 2
+    rows, entries = audit_count(session), session.execute(select(func.count(LedgerEntry.id))).scalar()
+    with pytest.raises(ops.CommitteeError, match="Quorum non atteint pour .* 2 sur 3 requis. Le vote reste ouvert"):
+        ops.close_vote(session, [item], actor=board.admin, role=STAFF)
+    assert (item.vote_status, item.decision, item.deliberation_number) == ("open", None, None)
+    assert (item.application.state, item.application.awarded_amount_cents) == ("committee", None)
+    assert audit_count(session) == rows
+    assert session.execute(select(func.count(LedgerEntry.id))).scalar() == entries
+    # The quorum back (another member arrives), the same vote closes.
+    ops.set_attendance(session, board.cs, board.members[4], "present", actor=board.admin, role=STAFF)
+    ops.close_vote(session, [item], actor=board.admin, role=STAFF)
+    assert (item.decision, item.votes_for, item.votes_against) == ("approved", 2, 0)
+
+
+def test_a_block_is_not_closed_when_one_item_lost_its_quorum(board, session):
+    a, b = board.file(block="A"), board.file(block="A")
+    board.open()
+    board.attend(3)
+    block = ops.items_for(board.cs, "block:A")
+    ops.open_vote(session, block, actor=board.admin, role=STAFF)
+    board.vote(block, {0: "for", 1: "for"})
+    ops.declare_withdrawal(session, b, board.members[2], reason="", actor=board.members[2], role="committee")
+    with pytest.raises(ops.CommitteeError, match=f"Quorum non atteint pour {b.application.reference}"):
+        ops.close_vote(session, block, actor=board.admin, role=STAFF)
+    assert [i.vote_status for i in block] == ["open", "open"] and [i.decision for i in block] == [None, None]
+
+
+def test_the_tally_at_closing_counts_the_members_still_taking_part(board, session):
+    item = board.file()
+    board.open()
+    board.attend(4)
+    ops.open_vote(session, [item], actor=board.admin, role=STAFF)
+    board.vote([item], {0: "for", 1: "for", 2: "against", 3: "against"})
+    # Member 3 leaves before the close; the quorum (3) holds, his vote is no longer counted.
+    ops.set_attendance(session, board.cs, board.members[3], "absent", actor=board.admin, role=STAFF)
+    ops.close_vote(session, [item], actor=board.admin, role=STAFF)
+    assert (item.decision, item.votes_for, item.votes_against, item.casting_vote) == ("approved", 2, 1, False)
+
+
+def test_a_vote_whose_quorum_is_lost_is_adjourned_then_the_session_closes(board, session):
+    item = board.file()
+    board.open()
+    board.attend(3)
+    ops.open_vote(session, [item], actor=board.admin, role=STAFF)
+    board.vote([item], {0: "for", 1: "against"})
+    with pytest.raises(ops.CommitteeError, match="le vote se clôt, il ne s'ajourne pas"):
+        ops.adjourn_vote(session, [item], actor=board.admin, role=STAFF)
+    assert item.vote_status == "open" and len(item.votes) == 2
+    _lose_quorum(board, item, "withdrawal")
+    with pytest.raises(ops.CommitteeError, match="Un vote est encore ouvert"):
+        ops.close_session(session, board.cs, actor=board.admin, role=STAFF)
+    ops.adjourn_vote(session, [item], actor=board.admin, role=STAFF)
+    assert (item.vote_status, item.votes, item.decision) == ("pending", [], None)
+    row = session.execute(select(AuditEntry).where(AuditEntry.action == "adjourn_vote")).scalar_one()
+    assert sorted(v["choice"] for v in row.before["votes"]) == ["against", "for"]
+    with pytest.raises(ops.CommitteeError, match="Quorum non atteint"):
+        ops.open_vote(session, [item], actor=board.admin, role=STAFF)
+    ops.close_session(session, board.cs, actor=board.admin, role=STAFF)
+    assert board.cs.status == "closed" and item.application.state == "committee"
+    assert ops.files_ready(session) == [item.application]  # for a later session
+
+
+# --- the reservation's year: the session's, in Europe/Paris ---------------------------------------------
+
+def test_the_reservation_counts_on_the_year_of_the_session(session):
+    from datetime import datetime, timezone
+
+    from app import ledger
+    from app.formatting import PARIS
+    from app.models import LedgerAccount
+
+    this_year = utcnow().astimezone(PARIS).year
+    # 31 December 23:30 UTC is already 1 January in Paris: next year's session.
+    board = Board(session, 3, held_at=datetime(this_year, 12, 31, 23, 30, tzinfo=timezone.utc),
+                  ceiling_cents=50_000_00)
+    # This year's ceiling could not take the grant (10 000 € already reserved): next year's can.
+    ledger.reserve(session, board.ready(10_000_00), 10_000_00, year=this_year, idempotency_key="this-year",
+                   actor=board.admin, role=STAFF)
+    item = board.file(45_000_00)
+    board.open()
+    board.attend(3)
+    board.decide([item], {0: "for", 1: "for", 2: "for"})
+    application = item.application
+    assert application.decided_on.isoformat() == f"{this_year + 1}-01-01"
+    assert item.deliberation_number == f"CP-{this_year + 1}-01-01-001"
+    entry = session.execute(select(LedgerEntry).where(LedgerEntry.application_id == application.id,
+                                                      LedgerEntry.operation == "reserve")).scalar_one()
+    assert entry.year == this_year + 1
+    reserved = dict(session.execute(select(LedgerAccount.year, LedgerAccount.reserved_cents).where(
+        LedgerAccount.kind == "year", LedgerAccount.plan_id == board.plan.id)).all())
+    assert (reserved.get(this_year), reserved.get(this_year + 1)) == (10_000_00, 45_000_00)

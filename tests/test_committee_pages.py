@@ -296,3 +296,156 @@ def test_api_access_is_for_members_staff_and_finance(app, demo):
     assert client.get("/api/v1/committee/sessions", headers=stranger).get_json() == {"items": []}
     assert client.get(f"/api/v1/committee/sessions/{decided}", headers=stranger).status_code == 403
     assert client.get("/api/v1/committee/sessions/999999", headers=stranger).status_code == 404
+
+
+# --- the instruction report on the agenda ---------------------------------------------------------
+
+def test_demo_agenda_items_carry_their_instruction_report(app, demo):
+    from app.operations.reviews import REPORT_KIND
+
+    decided, upcoming = sessions(app)
+    with in_db(app) as s:
+        items = [*s.get(CommitteeSession, decided).items, *s.get(CommitteeSession, upcoming).items]
+        paths = []
+        for item in items:
+            report = s.execute(select(Document).where(Document.application_id == item.application_id,
+                                                      Document.kind == REPORT_KIND)).scalar_one()
+            paths.append((f"/commission/seances/{item.session_id}/points/{item.id}",
+                          f"/commission/seances/{item.session_id}/points/{item.id}/documents/{report.id}",
+                          item.application.reference))
+    assert len(paths) == 5
+    client = logged_in(app, MEMBER)
+    for page, document, reference in paths:
+        html = client.get(page).text
+        assert f'href="{document}"' in html and "Rapport d'instruction (v1, PDF)" in html
+        response = client.get(document)
+        assert response.status_code == 200 and response.mimetype == "application/pdf"
+        text = pdf_text(response.data)
+        assert "Rapport d'instruction" in text and reference in text and "Avis" in text
+
+
+# --- staff scoped to some calls see those calls' sessions and items only ---------------------------------
+
+@pytest.fixture
+def scoped(app, demo):
+    """An instructor and a finance officer of Pack IA only, an instructor of a call with no file at committee;
+    the demo's items by call."""
+    from app.models import Call
+    from tests.factories import make_call
+
+    with in_db(app) as s:
+        pack = s.execute(select(Call).where(Call.reference == "PACK-IA-2026")).scalar_one()
+        other = make_call(s, reference="AMI-AUTRE-2026")
+        users = {"pack": make_user(s, ("instructor", pack.id)).email,
+                 "pack_finance": make_user(s, ("finance", pack.id)).email,
+                 "elsewhere": make_user(s, ("instructor", other.id)).email}
+        rows = s.execute(select(AgendaItem).order_by(AgendaItem.session_id, AgendaItem.position)).scalars().all()
+        items = {"pack": [(i.session_id, i.id, i.application.reference) for i in rows
+                          if i.application.call_id == pack.id],
+                 "other": [(i.session_id, i.id, i.application.reference) for i in rows
+                           if i.application.call_id != pack.id]}
+    return users, items
+
+
+def test_a_scoped_instructor_sees_only_the_items_of_his_calls(app, scoped):
+    users, items = scoped
+    decided, upcoming = sessions(app)
+    client = logged_in(app, users["pack"], TEST_PASSWORD)
+    home = client.get("/commission/gestion").text
+    assert f"/commission/seances/{decided}" in home and f"/commission/seances/{upcoming}" in home
+    page = client.get(f"/commission/seances/{decided}").text
+    assert all(ref in page for _s, _i, ref in items["pack"] if _s == decided)
+    assert not any(ref in page for _s, _i, ref in items["other"])
+    for session_id, item_id, _ref in items["pack"]:
+        assert client.get(f"/commission/seances/{session_id}/points/{item_id}").status_code == 200
+    for session_id, item_id, _ref in items["other"]:
+        assert client.get(f"/commission/seances/{session_id}/points/{item_id}").status_code == 404
+    # The minutes list every item, some of another call's: refused, and not offered.
+    assert client.get(f"/commission/seances/{decided}/proces-verbal.pdf").status_code == 403
+    assert "proces-verbal.pdf" not in page
+    # The upcoming session mixes both calls: he does not run it, nor the vote on its block.
+    assert "Ouvrir la séance" not in client.get(f"/commission/seances/{upcoming}").text
+    for action in ("ouvrir", "clore"):
+        assert client.post(f"/commission/seances/{upcoming}/{action}").status_code == 403
+    assert client.post(f"/commission/seances/{upcoming}/presences", data={}).status_code == 403
+    post(logged_in(app, "demo-admin@guichet.test"), f"/commission/seances/{upcoming}/ouvrir", {}, "Séance ouverte")
+    post(client, f"/commission/seances/{upcoming}/votes/ouvrir", {"key": "block:A"}, "introuvable")
+    with in_db(app) as s:
+        assert {i.vote_status for i in s.get(CommitteeSession, upcoming).items} == {"pending"}
+
+
+def test_an_instructor_of_another_call_sees_no_session_but_an_empty_one_to_prepare(app, scoped):
+    users, items = scoped
+    decided, upcoming = sessions(app)
+    client = logged_in(app, users["elsewhere"], TEST_PASSWORD)
+    home = client.get("/commission/gestion").text
+    assert f"/commission/seances/{decided}" not in home and f"/commission/seances/{upcoming}" not in home
+    for session_id in (decided, upcoming):
+        assert client.get(f"/commission/seances/{session_id}").status_code == 403
+        assert client.get(f"/commission/seances/{session_id}/proces-verbal.pdf").status_code == 403
+    session_id, item_id, _ref = items["pack"][0]
+    assert client.get(f"/commission/seances/{session_id}/points/{item_id}").status_code == 403
+    assert client.post(f"/commission/seances/{upcoming}/ouvrir").status_code == 403
+    with in_db(app) as s:
+        assert s.get(CommitteeSession, upcoming).status == "planned"
+    # A session with an empty agenda, still being prepared, is his to fill; none of the demo files is offered.
+    with in_db(app) as s:
+        from app.models import Committee
+
+        committee_id = s.execute(select(Committee.id).where(Committee.code == "CP")).scalar_one()
+    admin = logged_in(app, "demo-admin@guichet.test")
+    post(admin, "/commission/seances", {"session-committee_id": committee_id, "session-day": "2027-01-20",
+                                        "session-time": "10:00", "session-place": "Châlons"}, "Séance programmée")
+    with in_db(app) as s:
+        empty = s.execute(select(CommitteeSession.id).order_by(CommitteeSession.id.desc()).limit(1)).scalar_one()
+    page = client.get(f"/commission/seances/{empty}")
+    assert page.status_code == 200 and "Aucun autre dossier n'est prêt pour la commission." in page.text
+
+
+def test_the_api_scopes_sessions_and_items_by_call(app, scoped):
+    users, items = scoped
+    decided, upcoming = sessions(app)
+    client = app.test_client()
+    for who in ("pack", "pack_finance"):
+        headers = token(client, users[who], TEST_PASSWORD)
+        listing = client.get("/api/v1/committee/sessions", headers=headers).get_json()
+        assert {s["id"] for s in listing["items"]} == {decided, upcoming}
+        detail = client.get(f"/api/v1/committee/sessions/{decided}", headers=headers).get_json()
+        assert [i["reference"] for i in detail["items"]] == [r for s, _i, r in items["pack"] if s == decided]
+    headers = token(client, users["elsewhere"], TEST_PASSWORD)
+    assert client.get("/api/v1/committee/sessions", headers=headers).get_json() == {"items": []}
+    for session_id in (decided, upcoming):
+        response = client.get(f"/api/v1/committee/sessions/{session_id}", headers=headers)
+        assert response.status_code == 403 and "appels" in response.get_json()["error"]["message"]
+    # Staff on every call still see every item.
+    headers = token(client, "demo-instructor@guichet.test")
+    detail = client.get(f"/api/v1/committee/sessions/{decided}", headers=headers).get_json()
+    assert len(detail["items"]) == 3
+
+
+# --- quorum lost during a vote, through the pages ----------------------------------------------------------
+
+def test_a_vote_that_lost_its_quorum_is_refused_at_closing_then_adjourned(app, demo):
+    _decided, upcoming = sessions(app)
+    with in_db(app) as s:
+        members = {u.email: u.id for u in s.execute(select(User).where(User.email.like("demo-committee%"))).scalars()}
+    staff = logged_in(app, "demo-admin@guichet.test")
+    base = f"/commission/seances/{upcoming}"
+    post(staff, f"{base}/ouvrir", {}, "Séance ouverte")
+    present = ("demo-committee@guichet.test", "demo-committee2@guichet.test", "demo-committee3@guichet.test")
+    for email in present:
+        post(staff, f"{base}/presences", {"attendance-member_id": members[email], "attendance-status": "present",
+                                          "attendance-holder_id": 0}, "enregistrée")
+    post(staff, f"{base}/votes/ouvrir", {"key": "block:A"}, "Vote ouvert")
+    post(staff, f"{base}/vote", {"key": "block:A", "voter_id": members[present[0]], "choice": "for"}, "Vote enregistré")
+    page = post(staff, f"{base}/presences", {"attendance-member_id": members[present[2]], "attendance-status": "absent",
+                                             "attendance-holder_id": 0}, "enregistrée")
+    assert "Ajourner le vote" in page.text
+    post(staff, f"{base}/votes/clore", {"key": "block:A"}, "Le vote reste ouvert")
+    with in_db(app) as s:
+        assert [(i.vote_status, i.decision) for i in s.get(CommitteeSession, upcoming).items] == [("open", None)] * 2
+    post(staff, f"{base}/votes/ajourner", {"key": "block:A"}, "Vote ajourné")
+    post(staff, f"{base}/clore", {}, "Séance close")
+    with in_db(app) as s:
+        items = s.get(CommitteeSession, upcoming).items
+        assert [(i.vote_status, len(i.votes), i.application.state) for i in items] == [("pending", 0, "committee")] * 2

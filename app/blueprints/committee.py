@@ -2,7 +2,8 @@
 withdrawals and interests, give proxies and vote; staff (admin, instructor)
 build committees, sessions and agendas, keep the attendance, open and close
 votes and sessions, approve minutes. A committee member sees only the sessions
-of the committees he sits on, and the files on their agendas (403 otherwise)."""
+of the committees he sits on, and the files on their agendas (403 otherwise);
+staff scoped to some calls see the sessions and items of those calls only."""
 
 from __future__ import annotations
 
@@ -47,18 +48,30 @@ def _actor_role() -> str:
 
 
 def _session_or_403(session_id: int) -> CommitteeSession:
+    """A member sees his committees' sessions; staff, those holding an item of a
+    call they hold their role on (all of them with a role on every call)."""
     cs = db.session.get(CommitteeSession, session_id)
     if cs is None:
         abort(404)
-    if not (_is_staff() or (current_user.has_role("committee") and ops.is_member(cs.committee, current_user))):
+    if not ops.can_view_session(current_user, cs):
         abort(403)
     return cs
 
 
+def _whole_session_or_403(cs: CommitteeSession) -> None:
+    """Acts on the whole session (attendance, opening, closing, minutes) are for
+    staff who see all of its agenda: a session mixing calls is run by staff of
+    every call, or of each of its calls."""
+    if not ops.sees_whole_agenda(current_user, cs):
+        abort(403)
+
+
 def _item_or_404(cs: CommitteeSession, item_id: int) -> AgendaItem:
-    """The session's item; staff who run the session without sitting on the committee
-    do not open a file they are conflicted on (members withdraw from it instead: déport)."""
-    item = next((i for i in cs.items if i.id == item_id), None)
+    """The session's item, if the user sees it (staff scoped to some calls do not
+    see the other calls' items: 404); staff who run the session without sitting on
+    the committee do not open a file they are conflicted on (members withdraw from
+    it instead: déport)."""
+    item = next((i for i in ops.visible_items(current_user, cs) if i.id == item_id), None)
     if item is None:
         abort(404)
     if _is_staff() and not ops.is_member(cs.committee, current_user):
@@ -94,6 +107,16 @@ def _form_errors(form) -> None:
             flash(str(error), "error")
 
 
+def _unit(cs: CommitteeSession, key: str) -> list[AgendaItem]:
+    """The items voted at once under ``key``; one the user does not see makes the
+    whole unit unknown to him (a block mixing calls is run by staff of every call)."""
+    items = ops.items_for(cs, key)
+    visible = {i.id for i in ops.visible_items(current_user, cs)}
+    if any(i.id not in visible for i in items):
+        raise ops.CommitteeError(_("Point de l'ordre du jour introuvable."), status=404)
+    return items
+
+
 def _vote_units(items: list[AgendaItem]) -> list[dict]:
     """What is voted at once: each block, and each item outside a block."""
     units: list[dict] = []
@@ -110,6 +133,7 @@ def _vote_units(items: list[AgendaItem]) -> list[dict]:
     for unit in units:
         statuses = {i.vote_status for i in unit["items"]}
         unit["status"] = statuses.pop() if len(statuses) == 1 else "mixed"
+        unit["quorum_lost"] = any(not ops.quorum(i.session, i).reached for i in unit["items"])
     return units
 
 
@@ -154,7 +178,7 @@ def _home(staff: bool):
 def session_detail(session_id: int):
     cs = _session_or_403(session_id)
     members = _members(cs.committee)
-    items = cs.items
+    items = ops.visible_items(current_user, cs)
     quorums = {item.id: ops.quorum(cs, item) for item in items}
     tallies = {item.id: ops.tally(item) for item in items}
     participants = {item.id: ops.participants(cs, item) for item in items}
@@ -165,9 +189,10 @@ def session_detail(session_id: int):
     context = dict(cs=cs, committee=cs.committee, members=members, items=items, quorum=ops.quorum(cs),
                    quorums=quorums, tallies=tallies, participants=participants, units=units,
                    attendance={a.user_id: a for a in cs.attendances}, staff=_is_staff(), my_voters=my_voters,
-                   is_member=ops.is_member(cs.committee, me), minutes=latest_minutes(db.session, cs),
+                   is_member=ops.is_member(cs.committee, me),
+                   minutes=latest_minutes(db.session, cs) if ops.sees_whole_agenda(me, cs) else None,
                    minutes_reference=minutes_reference(cs), vote_form=VoteForm(),
-                   names={u.id: u.name for u in members})
+                   names={u.id: u.name for u in members}, whole=ops.sees_whole_agenda(me, cs))
     if ops.is_member(cs.committee, me) and cs.status in ("planned", "open"):
         proxy_form = ProxyForm(prefix="proxy")
         proxy_form.holder_id.choices = [(u.id, u.name) for u in members if u.id != me.id]
@@ -177,7 +202,8 @@ def session_detail(session_id: int):
         attendance_form.member_id.choices = [(u.id, u.name) for u in members]
         attendance_form.holder_id.choices = [(0, _("— aucune —"))] + [(u.id, u.name) for u in members]
         item_form = AgendaItemForm(prefix="item")
-        item_form.application_id.choices = [(a.id, f"{a.reference} — {a.title}") for a in ops.files_ready(db.session)]
+        item_form.application_id.choices = [(a.id, f"{a.reference} — {a.title}")
+                                            for a in ops.files_ready(db.session, current_user)]
         context.update(attendance_form=attendance_form, item_form=item_form,
                        to_approve=ops.previous_session_to_approve(db.session, cs) if cs.status == "open" else None)
     return render_template("committee/session.html", **context)
@@ -223,6 +249,7 @@ def item_document(session_id: int, item_id: int, document_id: int):
 @role_required(*PAGE_ROLES)
 def minutes_pdf(session_id: int):
     cs = _session_or_403(session_id)
+    _whole_session_or_403(cs)  # the minutes report every item
     document = latest_minutes(db.session, cs)
     if document is None:
         abort(404)
@@ -310,7 +337,7 @@ def vote(session_id: int):
         abort(403)
 
     def action():
-        items = ops.items_for(cs, form.key.data)
+        items = _unit(cs, form.key.data)
         ops.cast_vote(db.session, items, voter, form.choice.data, cast_by=current_user, actor=current_user,
                       role=_actor_role())
 
@@ -390,7 +417,7 @@ def plan_session():
 def add_item(session_id: int):
     cs = _session_or_403(session_id)
     form = AgendaItemForm(prefix="item")
-    form.application_id.choices = [(a.id, a.reference) for a in ops.files_ready(db.session)]
+    form.application_id.choices = [(a.id, a.reference) for a in ops.files_ready(db.session, current_user)]
     if not form.validate():
         _form_errors(form)
         return _back(cs, "#ordre-du-jour")
@@ -424,6 +451,7 @@ def update_item(session_id: int, item_id: int):
 @role_required(*ops.STAFF_ROLES)
 def set_attendance(session_id: int):
     cs = _session_or_403(session_id)
+    _whole_session_or_403(cs)
     members = _members(cs.committee)
     form = AttendanceForm(prefix="attendance")
     form.member_id.choices = [(u.id, u.name) for u in members]
@@ -442,26 +470,31 @@ def set_attendance(session_id: int):
 @role_required(*ops.STAFF_ROLES)
 def session_status(session_id: int, action: str):
     cs = _session_or_403(session_id)
+    _whole_session_or_403(cs)
     operation = ops.open_session if action == "ouvrir" else ops.close_session
     _run(lambda: operation(db.session, cs, actor=current_user, role=_staff_role()),
          _("Séance ouverte.") if action == "ouvrir" else _("Séance close : le projet de procès-verbal est établi."))
     return _back(cs)
 
 
-@bp.post("/seances/<int:session_id>/votes/<any(ouvrir, clore):action>")
+@bp.post("/seances/<int:session_id>/votes/<any(ouvrir, clore, ajourner):action>")
 @role_required(*ops.STAFF_ROLES)
 def vote_status(session_id: int, action: str):
+    """Open, close, or (quorum lost) adjourn the vote on an item or a block."""
     cs = _session_or_403(session_id)
+    operation = {"ouvrir": ops.open_vote, "clore": ops.close_vote, "ajourner": ops.adjourn_vote}[action]
+    messages = {"ouvrir": _("Vote ouvert."), "clore": _("Vote clos : la délibération est enregistrée."),
+                "ajourner": _("Vote ajourné : les votes exprimés sont écartés, le point pourra être remis au vote.")}
 
     def run():
-        items = ops.items_for(cs, request.form.get("key", ""))
-        if action == "ouvrir":
-            ops.open_vote(db.session, items, actor=current_user, role=_staff_role())
-        else:
+        items = _unit(cs, request.form.get("key", ""))
+        if action == "clore":
             ops.close_vote(db.session, items, actor=current_user, role=_staff_role(),
                            conditions=request.form.get("conditions"))
+        else:
+            operation(db.session, items, actor=current_user, role=_staff_role())
 
-    _run(run, _("Vote ouvert.") if action == "ouvrir" else _("Vote clos : la délibération est enregistrée."))
+    _run(run, messages[action])
     return _back(cs, "#votes")
 
 
@@ -469,7 +502,10 @@ def vote_status(session_id: int, action: str):
 @role_required(*ops.STAFF_ROLES)
 def approve_minutes(session_id: int):
     cs = _session_or_403(session_id)
+    _whole_session_or_403(cs)
     previous = ops.previous_session_to_approve(db.session, cs)
+    if previous is not None:
+        _whole_session_or_403(previous)
     if previous is None:
         flash(_("Aucun procès-verbal n'attend d'approbation."), "error")
         return _back(cs)

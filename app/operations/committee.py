@@ -14,6 +14,10 @@ Rules
       chair's own vote for or against decides; otherwise rejection) or
       rejection.
     * The committee may lower the amount, never raise it above the proposal.
+    * The quorum is checked again when the vote is closed: lost in between (a
+      departure, a proxy withdrawn, a withdrawal declared), the vote stays open
+      and nothing is decided; ``adjourn_vote`` then sets it aside (votes
+      discarded, point back to « à venir »).
     * Closing a vote decides each item in one SAVEPOINT: deliberation number,
       the file's decision fields, the workflow's ``approve`` (ledger
       reservation) or ``reject`` transition, the audit rows. A refusal of the
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -34,11 +38,14 @@ from app.errors import UserFacingError
 from app.formatting import PARIS, money
 from app.formatting import translate as _
 from app.jobs import enqueue_after_commit
-from app.models import (AgendaItem, Application, Attendance, Committee, CommitteeMember, CommitteeSession,
-                        InterestDeclaration, Membership, Organisation, User, Vote, Withdrawal, utcnow)
+from app.models import (AgendaItem, Application, Attendance, Committee, CommitteeMember, CommitteeSession, Document,
+                        InstructionReport, InterestDeclaration, Membership, Organisation, User, Vote, Withdrawal,
+                        utcnow)
 from app.models.committee import ATTENDANCE_STATUSES, COMMITTEE_KINDS, TIE_RULES, VOTE_CHOICES
 
 STAFF_ROLES = ("admin", "instructor")
+# Staff who read the sessions (pages: admin and instructor; the API also finance).
+READER_ROLES = ("admin", "instructor", "finance")
 # Public webmail domains: sharing one of them says nothing about a link.
 WEBMAIL_DOMAINS = frozenset({
     "gmail.com", "googlemail.com", "yahoo.fr", "yahoo.com", "hotmail.fr", "hotmail.com", "outlook.fr", "outlook.com",
@@ -146,26 +153,77 @@ def _editable(cs: CommitteeSession) -> None:
         raise CommitteeError(_("La séance est close : son ordre du jour ne change plus."))
 
 
-def files_ready(session: Session) -> list[Application]:
-    """Files in the state « committee » with a proposed amount, not on an agenda whose vote is still to come."""
-    pending = select(AgendaItem.application_id).where(AgendaItem.vote_status != "closed")
-    return list(session.execute(
-        select(Application).where(Application.state == "committee", Application.proposed_amount_cents.is_not(None),
-                                  Application.id.not_in(pending)).order_by(Application.reference)
-    ).scalars())
+def _awaiting_vote():
+    """Files on an agenda whose vote is still to come: an item not decided, in a
+    session not yet closed (a session closed without deliberating a point gives
+    its file back: it may go on the agenda of a later session)."""
+    return (select(AgendaItem.application_id).join(CommitteeSession, CommitteeSession.id == AgendaItem.session_id)
+            .where(AgendaItem.vote_status != "closed", CommitteeSession.status.in_(("planned", "open"))))
+
+
+def staff_scope(user: User) -> set[int] | None:
+    """The calls whose committee items ``user`` reads as staff (admin, instructor,
+    finance): None means every call, an empty set none."""
+    from app.access import staff_call_ids
+
+    return staff_call_ids(user, READER_ROLES)
+
+
+def files_ready(session: Session, user: User | None = None) -> list[Application]:
+    """Files ready for the committee: in the state « committee », with the
+    instructor's proposed amount and report, not awaiting a vote on another
+    agenda; for ``user``, only those of the calls they hold a staff role on."""
+    stmt = select(Application).where(
+        Application.state == "committee", Application.proposed_amount_cents > 0,
+        Application.id.in_(select(InstructionReport.application_id)),
+        Application.id.not_in(_awaiting_vote()),
+    ).order_by(Application.reference)
+    if user is not None:
+        scope = staff_scope(user)
+        if scope is not None:
+            stmt = stmt.where(Application.call_id.in_(scope))
+    return list(session.execute(stmt).scalars())
+
+
+def attach_report(session: Session, application: Application, actor: User | None) -> Document:
+    """The instruction report PDF the committee reads: the latest stored version,
+    or a new one when none exists or the report changed since it was rendered."""
+    from app.documents import latest_document, store_document
+    from app.operations.reviews import REPORT_KIND, render_report, report_of
+
+    report = report_of(session, application)
+    if report is None:
+        raise CommitteeError(_("Le dossier %(ref)s n'a pas de rapport d'instruction : l'instructeur doit l'établir "
+                               "avant l'inscription à l'ordre du jour.", ref=application.reference))
+    document = latest_document(session, application, REPORT_KIND)
+    if document is None or (report.updated_at is not None and document.created_at < report.updated_at):
+        document = store_document(session, application, REPORT_KIND, render_report(session, application),
+                                  getattr(actor, "id", None))
+    return document
 
 
 def add_item(session: Session, cs: CommitteeSession, application: Application, *, actor: User | None, role: str,
              block: str | None = None) -> AgendaItem:
+    """Put a file on the agenda with the instructor's proposal and report (its PDF
+    is rendered now if none is stored yet). Staff scoped to some calls put only
+    those calls' files."""
     _editable(cs)
     if application.state != "committee":
         raise CommitteeError(_("Le dossier %(ref)s n'est pas prêt pour la commission.", ref=application.reference))
     if not application.proposed_amount_cents:
         raise CommitteeError(_("Le dossier %(ref)s n'a pas de montant proposé.", ref=application.reference))
+    if actor is not None and role in STAFF_ROLES:
+        scope = staff_scope(actor)
+        if scope is not None and application.call_id not in scope:
+            raise CommitteeError(_("Le dossier %(ref)s relève d'un appel sur lequel vous n'avez pas de rôle.",
+                                   ref=application.reference), status=403)
     pending = session.execute(select(AgendaItem.id).where(AgendaItem.application_id == application.id,
-                                                          AgendaItem.vote_status != "closed")).scalar()
+                                                          AgendaItem.application_id.in_(_awaiting_vote()))).scalar()
     if pending is not None:
         raise CommitteeError(_("Le dossier %(ref)s est déjà inscrit à un ordre du jour.", ref=application.reference))
+    if any(i.application_id == application.id for i in cs.items):
+        raise CommitteeError(_("Le dossier %(ref)s a déjà été examiné lors de cette séance.", ref=application.reference))
+    report = attach_report(session, application, actor)
     position = (session.execute(select(func.max(AgendaItem.position)).where(AgendaItem.session_id == cs.id)).scalar()
                 or 0) + 1
     item = AgendaItem(session=cs, application=application, position=position, block=_block(block),
@@ -175,7 +233,8 @@ def add_item(session: Session, cs: CommitteeSession, application: Application, *
     session.flush()
     audit.record(session, actor=actor, role=role, object_type="committee_session", object_id=cs.id,
                  action="add_agenda_item", after={"application": application.reference, "position": position,
-                                                  "block": item.block})
+                                                  "block": item.block, "report_document": report.id,
+                                                  "report_version": report.version, "report_sha256": report.sha256})
     return item
 
 
@@ -547,7 +606,10 @@ def close_vote(session: Session, items: list[AgendaItem], *, actor: User | None,
             raise CommitteeError(_("Le vote sur %(ref)s n'est pas ouvert.", ref=item.application.reference))
         q = quorum(cs, item)
         if not q.reached:
-            raise CommitteeError(_("Quorum non atteint pour %(ref)s : %(count)s sur %(required)s requis.",
+            # Lost since the vote opened (a departure, a proxy withdrawn, a withdrawal): nothing is
+            # decided; the vote stays open until the quorum is back, or is adjourned.
+            raise CommitteeError(_("Quorum non atteint pour %(ref)s : %(count)s sur %(required)s requis. Le vote reste "
+                                   "ouvert : attendez le retour du quorum ou ajournez le vote.",
                                    ref=item.application.reference, count=q.count, required=q.required))
         if item.amount_cents > (item.application.proposed_amount_cents or 0):
             raise CommitteeError(_("Le montant voté pour %(ref)s dépasse la proposition.",
@@ -565,6 +627,34 @@ def close_vote(session: Session, items: list[AgendaItem], *, actor: User | None,
         raise CommitteeError(_("Le vote sur %(ref)s ne peut pas être clos : %(reason)s",
                                ref=current.application.reference if current else "",
                                reason=" ".join(exc.messages))) from None
+    return items
+
+
+def adjourn_vote(session: Session, items: list[AgendaItem], *, actor: User | None, role: str) -> list[AgendaItem]:
+    """Quorum lost while the vote was open (a member left, a proxy was withdrawn, a
+    withdrawal was declared): the vote cannot be closed, so it is adjourned. The
+    items go back to « à venir », the votes cast are discarded (kept in the audit
+    rows); the vote may be opened again once the quorum is back, or the point is
+    left undeliberated and its file can go on a later agenda. Refused while the
+    quorum holds for every item: then the vote is closed, not set aside."""
+    cs = items[0].session
+    for item in items:
+        if item.vote_status != "open":
+            raise CommitteeError(_("Le vote sur %(ref)s n'est pas ouvert.", ref=item.application.reference))
+    if all(quorum(cs, item).reached for item in items):
+        raise CommitteeError(_("Le quorum est atteint : le vote se clôt, il ne s'ajourne pas."))
+    for item in items:
+        discarded = [{"voter": v.voter_id, "cast_by": v.cast_by_id, "choice": v.choice} for v in item.votes]
+        for vote in list(item.votes):
+            session.delete(vote)
+        item.vote_status = "pending"
+        session.flush()
+        session.refresh(item, ["votes"])
+        q = quorum(cs, item)
+        audit.record(session, actor=actor, role=role, object_type="agenda_item", object_id=item.id,
+                     action="adjourn_vote", before={"vote_status": "open", "votes": discarded},
+                     after={"vote_status": "pending", "application": item.application.reference,
+                            "quorum": q.count, "required": q.required})
     return items
 
 
@@ -620,20 +710,64 @@ def decision_of(session: Session, application: Application) -> str | None:
 
 # --- visibility ----------------------------------------------------------------------------
 
+def _sits_on(user: User, cs: CommitteeSession) -> bool:
+    return user.has_role("committee") and is_member(cs.committee, user)
+
+
+def _in_scope(scope: set[int] | None, item: AgendaItem) -> bool:
+    return scope is None or item.application.call_id in scope
+
+
 def visible_sessions(session: Session, user: User) -> list[CommitteeSession]:
-    """Staff and finance see every session; a committee member, those of the committees he sits on."""
+    """A committee member sees the sessions of the committees he sits on; staff
+    and finance, those with an item of a call they hold their role on (every
+    session for a role on every call), and the sessions still being prepared
+    whose agenda is empty (to put their files on it)."""
     stmt = select(CommitteeSession).order_by(CommitteeSession.held_at.desc())
-    if not user.has_any_role("admin", "instructor", "finance"):
-        mine = select(CommitteeMember.committee_id).where(CommitteeMember.user_id == user.id,
-                                                          CommitteeMember.in_office.is_(True))
-        stmt = stmt.where(CommitteeSession.committee_id.in_(mine))
-    return list(session.execute(stmt).scalars())
+    scope = staff_scope(user)
+    if scope is None:
+        return list(session.execute(stmt).scalars())
+    conditions = []
+    if user.has_role("committee"):
+        conditions.append(CommitteeSession.committee_id.in_(
+            select(CommitteeMember.committee_id).where(CommitteeMember.user_id == user.id,
+                                                       CommitteeMember.in_office.is_(True))))
+    if scope:
+        conditions.append(CommitteeSession.id.in_(
+            select(AgendaItem.session_id).join(Application, Application.id == AgendaItem.application_id)
+            .where(Application.call_id.in_(scope))))
+        conditions.append(CommitteeSession.status.in_(("planned", "open"))
+                          & ~CommitteeSession.id.in_(select(AgendaItem.session_id)))
+    if not conditions:
+        return []
+    return list(session.execute(stmt.where(or_(*conditions))).scalars())
 
 
 def can_view_session(user: User, cs: CommitteeSession) -> bool:
-    if user.has_any_role("admin", "instructor", "finance"):
+    if _sits_on(user, cs):
         return True
-    return user.has_role("committee") and is_member(cs.committee, user)
+    scope = staff_scope(user)
+    if scope is None:
+        return True
+    if not scope:
+        return False
+    if not cs.items:
+        return cs.status in ("planned", "open")
+    return any(_in_scope(scope, item) for item in cs.items)
+
+
+def visible_items(user: User, cs: CommitteeSession) -> list[AgendaItem]:
+    """The agenda as ``user`` sees it: all of it for the committee's members and
+    for staff on every call; for staff scoped to some calls, those calls' items."""
+    if _sits_on(user, cs):
+        return list(cs.items)
+    scope = staff_scope(user)
+    return [item for item in cs.items if _in_scope(scope, item)]
+
+
+def sees_whole_agenda(user: User, cs: CommitteeSession) -> bool:
+    """Whether nothing of the session is hidden from ``user`` (the minutes list every item)."""
+    return len(visible_items(user, cs)) == len(cs.items)
 
 
 def published_decisions(session: Session) -> list[AgendaItem]:

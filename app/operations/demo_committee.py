@@ -4,9 +4,12 @@ reserved in the ledger through the workflow's ``approve``, a lowered amount, a
 rejection) and one upcoming session with a block on its agenda.
 
 The files are placed in the state « committee » directly, with their
-instructor's proposal: the ``propose_to_committee`` transition needs submitted
-reviews (``reviews_complete``), which the demo of the instruction seeds on its
-own. From there on, everything goes through the real operations."""
+instructor's proposal and report (an opinion; the expenses accepted as
+declared): the ``propose_to_committee`` transition needs submitted reviews
+(``reviews_complete``), which the demo of the instruction seeds on its own.
+From there on, everything goes through the real operations: putting a file on
+the agenda renders its instruction report PDF, which the members open from
+the item's page."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import audit
-from app.models import Application, Call, Organisation, User, utcnow
+from app.models import Application, Call, InstructionReport, Organisation, User, utcnow
 from app.operations import committee as ops
 from app.operations.accounts import DEMO_PASSWORD, create_user
 from app.operations.demo import DEMO_CONTACTS, EURO, ami_answers, pack_ia_answers, paris
@@ -40,8 +43,21 @@ def _user(session: Session, email: str) -> User:
     return session.execute(select(User).where(User.email == email)).scalar_one()
 
 
+OPINIONS = {
+    "Optimisation énergétique d'une fonderie": "Projet solide, porté par une équipe expérimentée ; gains énergétiques "
+                                               "chiffrés et crédibles. Avis favorable.",
+    "Tri automatique des pièces par vision": "Premier projet d'IA de l'entreprise, prestataire régional identifié. "
+                                             "Avis favorable.",
+    "Assistant de devis par IA": "Besoin réel mais cahier des charges encore imprécis et prestataire non retenu. "
+                                 "Avis réservé.",
+    "Aide au diagnostic en imagerie dermatologique": "Partenariat hospitalier établi, jeu de données disponible. "
+                                                     "Avis favorable.",
+    "Prévision de la demande pour l'atelier": "Projet modeste et bien cadré, premier usage de l'IA. Avis favorable.",
+}
+
+
 def _file(session: Session, call: Call, org: Organisation, owner: User, title: str, requested: int, proposed: int,
-          i: int) -> Application:
+          i: int, instructor: User) -> Application:
     now = utcnow()
     build = pack_ia_answers if call.workflow_name == "pack_ia" else ami_answers
     form = current_form(session, call)
@@ -56,12 +72,20 @@ def _file(session: Session, call: Call, org: Organisation, owner: User, title: s
     session.flush()
     audit.record(session, actor=None, role="system", object_type="application", object_id=application.reference,
                  action="seed", after={"state": "committee", "call": call.reference})
+    # The instructor's report: the expenses accepted as declared, an opinion.
+    session.add(InstructionReport(application_id=application.id, expense_decisions={}, opinion=OPINIONS.get(title, ""),
+                                  updated_by_id=instructor.id))
+    session.flush()
+    audit.record(session, actor=instructor, role="instructor", object_type="application",
+                 object_id=application.reference, action="save_instruction_report",
+                 after={"opinion": OPINIONS.get(title, ""), "seed": True})
     return application
 
 
 def seed_committee_demo(session: Session) -> dict[str, int]:
     """Flushes, never commits; call after the main demo (users, organisations, calls, ledger)."""
     admin = _user(session, "demo-admin@guichet.test")
+    instructor = _user(session, "demo-instructor@guichet.test")
     members = []
     for email, name in MEMBERS:
         user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
@@ -90,10 +114,11 @@ def seed_committee_demo(session: Session) -> dict[str, int]:
     decided = ops.plan_session(session, cp, held_at=paris(now - timedelta(days=14), 10),
                                place="Hôtel de Région, Strasbourg", actor=admin, role="admin")
     big = _file(session, ami, champagne, owner1, "Optimisation énergétique d'une fonderie", 220_000 * EURO,
-                180_000 * EURO, 3)
+                180_000 * EURO, 3, instructor)
     vine = _file(session, pack, vosges, owner2, "Tri automatique des pièces par vision", 42_000 * EURO,
-                 40_000 * EURO, 1)
-    quote = _file(session, pack, champagne, owner1, "Assistant de devis par IA", 30_000 * EURO, 28_000 * EURO, 3)
+                 40_000 * EURO, 1, instructor)
+    quote = _file(session, pack, champagne, owner1, "Assistant de devis par IA", 30_000 * EURO, 28_000 * EURO, 3,
+                  instructor)
     items = [ops.add_item(session, decided, f, actor=admin, role="admin") for f in (big, vine, quote)]
     ops.open_session(session, decided, actor=admin, role="admin")
     for member in (chair, second, third, fourth):
@@ -119,9 +144,9 @@ def seed_committee_demo(session: Session) -> dict[str, int]:
     upcoming = ops.plan_session(session, cp, held_at=paris(now + timedelta(days=10), 14),
                                 place="Hôtel de Région, Metz", actor=admin, role="admin")
     health = _file(session, ami, vosges, owner2, "Aide au diagnostic en imagerie dermatologique", 150_000 * EURO,
-                   120_000 * EURO, 2)
+                   120_000 * EURO, 2, instructor)
     forecast = _file(session, pack, vosges, owner2, "Prévision de la demande pour l'atelier", 25_000 * EURO,
-                     25_000 * EURO, 2)
+                     25_000 * EURO, 2, instructor)
     for f in (health, forecast):
         ops.add_item(session, upcoming, f, block="A", actor=admin, role="admin")
     return {"committees": 1, "sessions": 2, "decided": len(items)}

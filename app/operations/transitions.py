@@ -143,10 +143,17 @@ def _decision_year() -> int:
     return utcnow().astimezone(PARIS).year
 
 
+def _reservation_year(application: Application) -> int:
+    """The year of the decision the reservation follows: the committee session's
+    date in Europe/Paris (``decided_on``, set when the vote is closed), today's
+    year for a file reserved without a decision date."""
+    return application.decided_on.year if application.decided_on is not None else _decision_year()
+
+
 def _ledger_reserve(session: Session, application: Application, payload: dict[str, Any], actor: User | None, role: str) -> None:
     from app import ledger
 
-    ledger.reserve(session, application, _ledger_amount(application, payload), year=_decision_year(),
+    ledger.reserve(session, application, _ledger_amount(application, payload), year=_reservation_year(application),
                    regime=application.call.aid_regime,
                    **_ledger_args(application, "reserve", actor, role))
 

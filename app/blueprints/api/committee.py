@@ -1,4 +1,6 @@
-"""Committee sessions and their decisions, for committee members, staff and finance."""
+"""Committee sessions and their decisions, for committee members (their
+committees' sessions), staff and finance (the sessions and items of the calls
+they hold their role on; all of them with a role on every call)."""
 
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ def _item_json(item: AgendaItem) -> dict[str, Any]:
     }
 
 
-def _session_json(cs: CommitteeSession, *, items: bool) -> dict[str, Any]:
+def _session_json(cs: CommitteeSession, *, items: list[AgendaItem] | None = None) -> dict[str, Any]:
     q = ops.quorum(cs)
     data: dict[str, Any] = {
         "id": cs.id,
@@ -43,8 +45,8 @@ def _session_json(cs: CommitteeSession, *, items: bool) -> dict[str, Any]:
         "status": cs.status,
         "quorum": {"present_or_represented": q.count, "required": q.required, "in_office": q.in_office},
     }
-    if items:
-        data["items"] = [_item_json(i) for i in cs.items]
+    if items is not None:
+        data["items"] = [_item_json(i) for i in items]
     return data
 
 
@@ -59,7 +61,7 @@ def _reader_or_error():
 def list_committee_sessions():
     if (error := _reader_or_error()) is not None:
         return error
-    return jsonify({"items": [_session_json(cs, items=False) for cs in ops.visible_sessions(db.session, g.api_user)]})
+    return jsonify({"items": [_session_json(cs) for cs in ops.visible_sessions(db.session, g.api_user)]})
 
 
 @bp.get("/committee/sessions/<int:session_id>")
@@ -71,8 +73,9 @@ def get_committee_session(session_id: int):
     if cs is None:
         return api_error(404, _("Séance introuvable."))
     if not ops.can_view_session(g.api_user, cs):
-        return api_error(403, _("Vous ne siégez pas dans cette commission."))
-    return jsonify(_session_json(cs, items=True))
+        return api_error(403, _("Vous ne siégez pas dans cette commission et aucun de ses points ne relève des appels "
+                                "sur lesquels vous avez un rôle."))
+    return jsonify(_session_json(cs, items=ops.visible_items(g.api_user, cs)))
 
 
 _SESSION_PROPERTIES: dict[str, Any] = {
