@@ -771,6 +771,7 @@ def test_the_reservation_counts_on_the_year_of_the_session(session):
     entry = session.execute(select(LedgerEntry).where(LedgerEntry.application_id == application.id,
                                                       LedgerEntry.operation == "reserve")).scalar_one()
     assert entry.year == this_year + 1
+    assert entry.effective_on == application.decided_on  # the de minimis window counts from the decision
     reserved = dict(session.execute(select(LedgerAccount.year, LedgerAccount.reserved_cents).where(
         LedgerAccount.kind == "year", LedgerAccount.plan_id == board.plan.id)).all())
     assert (reserved.get(this_year), reserved.get(this_year + 1)) == (10_000_00, 45_000_00)

@@ -153,8 +153,9 @@ def _reservation_year(application: Application) -> int:
 def _ledger_reserve(session: Session, application: Application, payload: dict[str, Any], actor: User | None, role: str) -> None:
     from app import ledger
 
+    # De minimis counts an aid at the date it is granted (DOMAIN.md §5): the session's date when there is one.
     ledger.reserve(session, application, _ledger_amount(application, payload), year=_reservation_year(application),
-                   regime=application.call.aid_regime,
+                   regime=application.call.aid_regime, on=application.decided_on,
                    **_ledger_args(application, "reserve", actor, role))
 
 
