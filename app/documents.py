@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import secrets
 from pathlib import Path
 from typing import Callable
@@ -15,14 +16,14 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_RIGHT
+from reportlab.lib.enums import TA_LEFT, TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from xml.sax.saxutils import escape
@@ -117,6 +118,148 @@ def _text(value: object) -> str:
     return escape(str(value)).replace("\u202f", "\u00a0")
 
 
+# Breaking spaces: every white space but the no-break one (as ReportLab's Paragraph splits words).
+_BREAKING_SPACES = re.compile(r"[^\S\u00a0]+")
+
+
+class TextBlock(Flowable):
+    """Plain text (no markup) in a paragraph style, laid out as ReportLab's
+    ``Paragraph`` lays out plain text — words split at breaking spaces (a no-break
+    space holds), the same greedy filling of lines with the style's space
+    shrinkage, too long words cut, no orphan line, left or right alignment; with
+    ``breaks`` a new line at each ``\\n`` (else a line break is a space, as in a
+    Paragraph) — but without the markup parser, and one ``drawString`` a line.
+    A letter is mostly such text, and parsing and drawing it through
+    ``Paragraph`` was the largest part of a letter's time (bench/FINDINGS.md)."""
+
+    def __init__(self, text: str, style: ParagraphStyle, lines: list[tuple[float, str]] | None = None,
+                 breaks: bool = False) -> None:
+        super().__init__()
+        self.text = text
+        self.style = style
+        self.breaks = breaks
+        self._lines = lines  # (spare width, text of the line); given to the parts of a split
+        self._fixed = lines is not None
+        self._width_broken: float | None = None
+        self.width = self.height = 0
+
+    def _hard_lines(self) -> list[list[str]]:
+        if not self.text.strip():
+            return []
+        text = self.text.strip().replace("\u202f", "\u00a0")
+        return [[w for w in _BREAKING_SPACES.split(line) if w] for line in (text.split("\n") if self.breaks else [text])]
+
+    def _break(self, width: float) -> list[tuple[float, str]]:
+        style = self.style
+        font, size = style.fontName, style.fontSize
+        width -= style.leftIndent + style.rightIndent
+        space = pdfmetrics.stringWidth(" ", font, size)
+        shrink = style.spaceShrinkage * space
+        out: list[tuple[float, str]] = []
+        for words in self._hard_lines():
+            line: list[str] = []
+            used = -space  # the first word of a line has no space before it
+            pending = words[::-1]
+            while pending:
+                word = pending.pop()
+                word_width = pdfmetrics.stringWidth(word, font, size)
+                if word_width > width and style.splitLongWords:
+                    head, rest = self._cut(word, width - (used + space), width, font, size)
+                    if not head:  # not a character fits after the words already on the line
+                        out.append((width - used, " ".join(line)))
+                        line, used = [], -space
+                        pending.append(word)
+                        continue
+                    line.append(head)
+                    out.append((width - (used + space + pdfmetrics.stringWidth(head, font, size)), " ".join(line)))
+                    line, used = [], -space
+                    if rest:
+                        pending.append(rest)
+                    continue
+                new = used + space + word_width
+                if new > width + shrink * len(line) and line:
+                    out.append((width - used, " ".join(line)))
+                    line, new = [], word_width
+                line.append(word)
+                used = new
+            out.append((width - used, " ".join(line)) if line else (width, ""))
+        return out
+
+    @staticmethod
+    def _cut(word: str, room: float, width: float, font: str, size: float) -> tuple[str, str]:
+        """The longest start of ``word`` that fits in ``room`` (one character at least on an empty line)."""
+        used = 0.0
+        for n, char in enumerate(word):
+            used += pdfmetrics.stringWidth(char, font, size)
+            if used > room:
+                if n == 0 and room >= width:
+                    return word[:1], word[1:]
+                return word[:n], word[n:]
+        return word, ""
+
+    def wrap(self, availWidth, availHeight):  # noqa: N803 - ReportLab's names
+        if not self._fixed and (self._lines is None or self._width_broken != availWidth):
+            self._lines, self._width_broken = self._break(availWidth), availWidth
+        self.width = availWidth
+        self.height = len(self._lines) * self.style.leading
+        return self.width, self.height
+
+    def split(self, availWidth, availHeight):  # noqa: N803
+        self.wrap(availWidth, availHeight)
+        fit = int(availHeight / float(self.style.leading)) if availHeight > 0 else 0
+        if fit == 0 or (fit <= 1 and not self.style.allowOrphans):
+            return []
+        if len(self._lines) <= fit:
+            return [self]
+        return [TextBlock(self.text, self.style, self._lines[:fit], self.breaks),
+                TextBlock(self.text, self.style, self._lines[fit:], self.breaks)]
+
+    def minWidth(self):  # noqa: N802 - ReportLab's name
+        style = self.style
+        widths = [pdfmetrics.stringWidth(w, style.fontName, style.fontSize) for line in self._hard_lines() for w in line]
+        return max(widths, default=0) + style.leftIndent + style.rightIndent
+
+    def draw(self):
+        style, canvas = self.style, self.canv
+        canvas.setFont(style.fontName, style.fontSize)
+        canvas.setFillColor(style.textColor)
+        x, y = style.leftIndent, self.height - style.fontSize
+        right = style.alignment == TA_RIGHT
+        for spare, line in self._lines or ():
+            spaces = line.count(" ") + line.count("\u00a0")
+            if spare < 0 and spaces:  # squeezed by the space shrinkage: narrower spaces, as Paragraph draws it
+                canvas.drawString(x, y, line, wordSpace=spare / spaces)
+            elif line:
+                canvas.drawString(x + spare if right else x, y, line)
+            y -= style.leading
+
+
+_STYLES: dict[tuple[str, str], dict[str, ParagraphStyle]] = {}
+
+
+def _styles(regular: str, bold: str) -> dict[str, ParagraphStyle]:
+    """The paragraph styles of the Region's documents, built once per process (per pair of fonts)."""
+    if (regular, bold) not in _STYLES:
+        base = getSampleStyleSheet()
+        body = ParagraphStyle("body", parent=base["BodyText"], fontName=regular, fontSize=9.5, leading=13)
+        _STYLES[(regular, bold)] = {
+            "body": body,
+            "small": ParagraphStyle("small", parent=body, fontSize=8, leading=10, textColor=colors.HexColor("#333333")),
+            "h1": ParagraphStyle("h1", parent=base["Heading1"], fontName=bold, fontSize=16, textColor=REGION_BLUE),
+            # keepWithNext off: a heading followed by a table longer than a page would not fit.
+            "h2": ParagraphStyle("h2", parent=base["Heading2"], fontName=bold, fontSize=11.5, textColor=REGION_BLUE,
+                                 spaceBefore=8, keepWithNext=0),
+            "right": ParagraphStyle("right", parent=body, alignment=TA_RIGHT),
+            "label": ParagraphStyle("label", parent=body, fontName=bold, spaceBefore=4),
+            "answer": ParagraphStyle("answer", parent=body, leftIndent=8 * mm),
+        }
+    return _STYLES[(regular, bold)]
+
+
+_TABLE_RULES = [("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEBELOW", (0, 0), (-1, -1), 0.3, colors.HexColor("#bbbbbb"))]
+_TABLE_HEADER = [("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8edf5"))]
+
+
 class Layout:
     """The Region's page: header band, title, references, numbered pages."""
 
@@ -124,29 +267,23 @@ class Layout:
         self.title = title
         self.reference = reference
         regular, bold = fonts()
-        base = getSampleStyleSheet()
         self.regular, self.bold = regular, bold
-        self.body = ParagraphStyle("body", parent=base["BodyText"], fontName=regular, fontSize=9.5, leading=13)
-        self.small = ParagraphStyle("small", parent=self.body, fontSize=8, leading=10, textColor=colors.HexColor("#333333"))
-        self.h1 = ParagraphStyle("h1", parent=base["Heading1"], fontName=bold, fontSize=16, textColor=REGION_BLUE)
-        # keepWithNext off: a heading followed by a table longer than a page would not fit.
-        self.h2 = ParagraphStyle("h2", parent=base["Heading2"], fontName=bold, fontSize=11.5, textColor=REGION_BLUE,
-                                 spaceBefore=8, keepWithNext=0)
-        self.right = ParagraphStyle("right", parent=self.body, alignment=TA_RIGHT)
-        self.label = ParagraphStyle("label", parent=self.body, fontName=bold, spaceBefore=4)
-        self.answer = ParagraphStyle("answer", parent=self.body, leftIndent=8 * mm)
+        styles = _styles(regular, bold)
+        self.body, self.small, self.h1, self.h2 = styles["body"], styles["small"], styles["h1"], styles["h2"]
+        self.right, self.label, self.answer = styles["right"], styles["label"], styles["answer"]
 
-    def p(self, text: object, style: ParagraphStyle | None = None) -> Paragraph:
-        return Paragraph(_text(text), style or self.body)
+    def p(self, text: object, style: ParagraphStyle | None = None, breaks: bool = False) -> Flowable:
+        """``text`` as it is (no markup) in ``style``; with ``breaks`` its line breaks are kept."""
+        style = style or self.body
+        if style.alignment not in (TA_LEFT, TA_RIGHT) or style.firstLineIndent:  # not a style of ours
+            return Paragraph(_text(text).replace("\n", "<br/>") if breaks else _text(text), style)
+        return TextBlock(str(text), style, breaks=breaks)
 
     def table(self, rows: list[list[object]], widths: list[float], header: bool = False) -> Table:
-        data = [[c if isinstance(c, Paragraph) else self.p(c) for c in row] for row in rows]
+        data = [[c if isinstance(c, Flowable) else self.p(c) for c in row] for row in rows]
         # splitInRow: a row taller than a page (a long answer) continues on the next page.
         table = Table(data, colWidths=widths, repeatRows=1 if header else 0, splitInRow=1)
-        style = [("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEBELOW", (0, 0), (-1, -1), 0.3, colors.HexColor("#bbbbbb"))]
-        if header:
-            style.append(("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8edf5")))
-        table.setStyle(TableStyle(style))
+        table.setStyle(TableStyle(_TABLE_RULES + (_TABLE_HEADER if header else [])))
         return table
 
     def _page(self, canvas, doc) -> None:
@@ -310,8 +447,7 @@ def _transition_reason(session: Session, application: Application, names: tuple[
 
 def _paragraphs(layout: Layout, text: str) -> list:
     """A letter text as paragraphs (blank lines), line breaks kept."""
-    return [Paragraph(_text(chunk.strip()).replace("\n", "<br/>"), layout.body)
-            for chunk in text.split("\n\n") if chunk.strip()]
+    return [layout.p(chunk.strip(), breaks=True) for chunk in text.split("\n\n") if chunk.strip()]
 
 
 def _letter_head(layout: Layout, application: Application, title: str) -> list:

@@ -1,0 +1,111 @@
+"""The plain-text flowable of the Region's documents (``app.documents.TextBlock``)
+breaks lines exactly as ReportLab's ``Paragraph`` does, splits across pages the
+same way, and keeps line breaks only when asked; letters built with it keep
+their page count."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import Paragraph
+
+from app.documents import Layout, TextBlock, _text
+from tests.journey import pdf_text
+
+TEXTS = [
+    "Par délibération n° CP-2026-11-0042 du 20 novembre 2026, la Commission permanente du Conseil régional "
+    "a décidé d'attribuer à Alsace Robotique une aide de 45\u202f678,90\u00a0€ (quarante-cinq mille six cent "
+    "soixante-dix-huit euros et quatre-vingt-dix centimes) pour le projet « Vision industrielle ».",
+    "Œuvre Ça Été Îlot Ûber Ÿvette « Ærø » — l'été, à l'œil nu ; 1\u00a0234\u00a0567,00\u00a0€",
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",  # a SHA-256: one word longer than a cell
+    "Court  texte,   espaces\tmultiples\net saut de ligne",
+    "<b>pas de balise</b> & « guillemets » > fin",
+    "",
+]
+
+
+def paragraph_lines(text: str, style, width: float) -> list[str]:
+    paragraph = Paragraph(_text(text), style)
+    paragraph.wrap(width, 10_000)
+    lines = paragraph.blPara.lines
+    if paragraph.blPara.kind == 0:
+        return [" ".join(words) for _spare, words in lines]
+    # several fragments (an escaped character makes them): the words carry their spaces
+    return [re.sub(" +", " ", "".join(getattr(w, "text", "") for w in line.words)).strip() for line in lines]
+
+
+@pytest.mark.parametrize("width_mm", [30, 55, 74, 119, 174])
+@pytest.mark.parametrize("text", TEXTS)
+def test_lines_are_broken_as_a_paragraph_breaks_them(app, text, width_mm):
+    with app.app_context():
+        layout = Layout("Essai", "PIA-2026-0001")
+        for style in (layout.body, layout.small, layout.h1, layout.right, layout.label, layout.answer):
+            block = TextBlock(text, style)
+            _w, height = block.wrap(width_mm * mm, 10_000)
+            expected = paragraph_lines(text, style, width_mm * mm)
+            got = [line for _spare, line in block._lines]
+            assert [line.replace("\u202f", "\u00a0") for line in expected] == got, (style.name, width_mm)
+            assert height == len(expected) * style.leading
+
+
+def test_long_text_splits_across_pages_as_a_paragraph_does(app):
+    with app.app_context():
+        layout = Layout("Essai", "PIA-2026-0001")
+        text = " ".join([TEXTS[0]] * 12)
+        block, paragraph = TextBlock(text, layout.body), Paragraph(_text(text), layout.body)
+        width = 174 * mm
+        block.wrap(width, 80)
+        paragraph.wrap(width, 80)
+        parts, expected = block.split(width, 80), paragraph.split(width, 80)
+        assert len(parts) == len(expected) == 2
+        for part, reference in zip(parts, expected):
+            assert part.wrap(width, 10_000)[1] == reference.wrap(width, 10_000)[1]
+        # one line of room: no orphan line, the whole block goes to the next page
+        assert block.split(width, layout.body.leading * 1.5) == []
+        assert paragraph.split(width, layout.body.leading * 1.5) == []
+
+
+def test_line_breaks_are_kept_only_when_asked(app):
+    with app.app_context():
+        layout = Layout("Essai", "PIA-2026-0001")
+        kept = layout.p("Madame, Monsieur,\nPar délibération", breaks=True)
+        joined = layout.p("Madame, Monsieur,\nPar délibération")
+        assert kept.wrap(174 * mm, 1000)[1] == 2 * layout.body.leading
+        assert joined.wrap(174 * mm, 1000)[1] == layout.body.leading
+
+
+def test_drawn_text_reads_back_with_no_break_spaces_and_right_alignment(app):
+    with app.app_context():
+        layout = Layout("Essai", "PIA-2026-0001")
+        out = io.BytesIO()
+        canvas = Canvas(out, pagesize=A4)
+        amount = TextBlock("45\u202f678,90\u00a0€", layout.right)
+        _w, h = amount.wrap(55 * mm, 100)
+        amount.drawOn(canvas, 100, 500)
+        words = TextBlock(TEXTS[1], layout.body)
+        words.wrap(174 * mm, 100)
+        words.drawOn(canvas, 50, 400)
+        canvas.save()
+        text = pdf_text(out.getvalue())
+        assert "45 678,90 €" in text  # pdf_text reads no-break spaces as spaces
+        assert "Œuvre Ça Été Îlot Ûber Ÿvette « Ærø »" in text
+        assert h == layout.right.leading
+
+        class Recording(Canvas):
+            drawn: list = []
+
+            def drawString(self, x, y, text, *args, **kwargs):  # noqa: N802
+                self.drawn.append((x, text))
+                return super().drawString(x, y, text, *args, **kwargs)
+
+        recording = Recording(io.BytesIO(), pagesize=A4)
+        amount.drawOn(recording, 0, 0)
+        (x, line), = recording.drawn
+        width = pdfmetrics.stringWidth(line, layout.right.fontName, layout.right.fontSize)
+        assert x > 0 and x + width == pytest.approx(55 * mm)  # right-aligned: ends at the right edge
