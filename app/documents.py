@@ -220,18 +220,27 @@ class TextBlock(Flowable):
         return max(widths, default=0) + style.leftIndent + style.rightIndent
 
     def draw(self):
+        if not self._lines:
+            return
         style, canvas = self.style, self.canv
-        canvas.setFont(style.fontName, style.fontSize)
         canvas.setFillColor(style.textColor)
-        x, y = style.leftIndent, self.height - style.fontSize
         right = style.alignment == TA_RIGHT
-        for spare, line in self._lines or ():
+        # one text object, each line moved down by the leading, as Paragraph draws its lines
+        text = canvas.beginText(style.leftIndent, self.height - style.fontSize)
+        text.setFont(style.fontName, style.fontSize, style.leading)
+        for spare, line in self._lines:
             spaces = line.count(" ") + line.count("\u00a0")
             if spare < 0 and spaces:  # squeezed by the space shrinkage: narrower spaces, as Paragraph draws it
-                canvas.drawString(x, y, line, wordSpace=spare / spaces)
-            elif line:
-                canvas.drawString(x + spare if right else x, y, line)
-            y -= style.leading
+                text.setWordSpace(spare / spaces)
+                text.textLine(line)
+                text.setWordSpace(0)
+            elif right and spare > 1e-6:
+                text.setXPos(spare)
+                text.textLine(line)
+                text.setXPos(-spare)
+            else:
+                text.textLine(line)
+        canvas.drawText(text)
 
 
 _STYLES: dict[tuple[str, str], dict[str, ParagraphStyle]] = {}
@@ -450,6 +459,21 @@ def _paragraphs(layout: Layout, text: str) -> list:
     return [layout.p(chunk.strip(), breaks=True) for chunk in text.split("\n\n") if chunk.strip()]
 
 
+def _load_parties(session: Session, application: Application) -> None:
+    """The file's organisation and call in one query, not a lazy load each (a letter's job gets the file alone)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    from app.models import Call, Organisation
+
+    if {"organisation", "call"} <= inspect(application).unloaded:
+        organisation, call = session.execute(  # by the file's own keys, as the lazy loads would
+            select(Organisation, Call).join(Call, Call.id == application.call_id)
+            .where(Organisation.id == application.organisation_id)).one()
+        set_committed_value(application, "organisation", organisation)
+        set_committed_value(application, "call", call)
+
+
 def _letter_head(layout: Layout, application: Application, title: str) -> list:
     org, call = application.organisation, application.call
     story: list = [layout.p(title, layout.h1)]
@@ -485,6 +509,7 @@ def render_decision_letter(session: Session, application: Application) -> bytes:
     number and the means and time limit of appeal in both cases."""
     from app.letters import amount_in_words, decision_amount, fill, needs_agreement, text_for, values_for
 
+    _load_parties(session, application)
     refused = is_refusal(application)
     kind = "decision_refusal" if refused else "decision_approval"
     reasons = _transition_reason(session, application, ("reject",) if refused else ("approve",))

@@ -9,9 +9,9 @@ import io
 import re
 
 import pytest
+from pypdf import PdfReader
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph
 
@@ -97,15 +97,22 @@ def test_drawn_text_reads_back_with_no_break_spaces_and_right_alignment(app):
         assert "Œuvre Ça Été Îlot Ûber Ÿvette « Ærø »" in text
         assert h == layout.right.leading
 
-        class Recording(Canvas):
+        # where the text lands, read back: the same place as Paragraph's, right-aligned
+        def origins(flowable) -> list:
+            out = io.BytesIO()
+            canvas = Canvas(out, pagesize=A4)
+            flowable.wrap(55 * mm, 100)
+            flowable.drawOn(canvas, 0, 0)
+            canvas.save()
             drawn: list = []
+            PdfReader(io.BytesIO(out.getvalue())).pages[0].extract_text(
+                visitor_text=lambda t, cm, tm, _font, _size: drawn.append((round(cm[4] + tm[4], 3), round(tm[5], 3), t))
+                if t.strip() else None)
+            return drawn
 
-            def drawString(self, x, y, text, *args, **kwargs):  # noqa: N802
-                self.drawn.append((x, text))
-                return super().drawString(x, y, text, *args, **kwargs)
-
-        recording = Recording(io.BytesIO(), pagesize=A4)
-        amount.drawOn(recording, 0, 0)
-        (x, line), = recording.drawn
-        width = pdfmetrics.stringWidth(line, layout.right.fontName, layout.right.fontSize)
-        assert x > 0 and x + width == pytest.approx(55 * mm)  # right-aligned: ends at the right edge
+        amount_text = "45\u202f678,90\u00a0€"
+        assert origins(TextBlock(amount_text, layout.right)) == origins(Paragraph(_text(amount_text), layout.right))
+        assert origins(TextBlock(amount_text, layout.right))[0][0] > origins(TextBlock(amount_text, layout.body))[0][0] + 50
+        long_text = " ".join([TEXTS[0]] * 2)
+        assert origins(TextBlock(long_text, layout.right)) == origins(Paragraph(_text(long_text), layout.right))
+        assert origins(TextBlock(long_text, layout.answer)) == origins(Paragraph(_text(long_text), layout.answer))
