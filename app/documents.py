@@ -93,6 +93,85 @@ def receipt_name(application: Application) -> str:
 _FONTS_READY: dict[str, tuple[str, str]] = {}
 
 
+class _SubsetCache:
+    """The embedded subsets of one TrueType font, kept for the next documents.
+
+    A PDF embeds, per font, the glyphs it uses, in the order of their first use;
+    building that subset (and compressing it) is a fixed cost of every document.
+    The same glyphs in the same order always make the same bytes, and the bold
+    font of a letter draws fixed words only (the band, the title, the headings),
+    so its subset is the same from one letter of a kind to the next: the few
+    latest subsets (``SIZE``) are kept, raw and compressed. The regular font's
+    subset depends on each file's text and is simply rebuilt."""
+
+    SIZE = 8
+
+    def __init__(self, face) -> None:
+        import threading
+        from collections import OrderedDict
+
+        self.face = face
+        self._make, self._add = face.makeSubset, face.addSubsetObjects
+        self._entries: OrderedDict[tuple[int, ...], dict[str, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+        face.makeSubset, face.addSubsetObjects = self.make_subset, self.add_subset_objects
+
+    def _entry(self, subset) -> dict[str, bytes]:
+        key = tuple(subset)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                return entry
+        entry = {"raw": self._make(subset)}
+        with self._lock:
+            self._entries[key] = entry
+            while len(self._entries) > self.SIZE:
+                self._entries.popitem(last=False)
+        return entry
+
+    def make_subset(self, subset) -> bytes:
+        return self._entry(subset)["raw"]
+
+    def add_subset_objects(self, doc, fontname, subset):
+        reference = self._add(doc, fontname, subset)
+        # ReportLab names the font file stream after the font (pdfbase/ttfonts.py); when it is there and
+        # compressed, compress it once per subset.
+        stream = doc.idToObject.get(f"fontFile:{self.face.filename}({fontname})")
+        if stream is not None and stream.filters:
+            stream.filters = [_CachedFlate(self._entry(subset))]
+        return reference
+
+
+class _CachedFlate:
+    """ReportLab's Flate filter, remembering the compressed bytes of one font subset."""
+
+    pdfname = "FlateDecode"
+
+    def __init__(self, entry: dict[str, bytes]) -> None:
+        self.entry = entry
+
+    def encode(self, content: bytes) -> bytes:
+        import zlib
+
+        if self.entry.get("raw") is not content:
+            return zlib.compress(content)
+        if "flate" not in self.entry:
+            self.entry["flate"] = zlib.compress(content)
+        return self.entry["flate"]
+
+    def decode(self, encoded: bytes) -> bytes:
+        import zlib
+
+        return zlib.decompress(encoded)
+
+
+def _register(name: str, path: Path) -> None:
+    font = TTFont(name, str(path))
+    _SubsetCache(font.face)
+    pdfmetrics.registerFont(font)
+
+
 def fonts() -> tuple[str, str]:
     """(regular, bold) font names: DejaVu Sans (every French character, €, narrow
     no-break spaces) when found, else ReportLab's bundled Vera."""
@@ -101,14 +180,14 @@ def fonts() -> tuple[str, str]:
     if key not in _FONTS_READY:
         regular, bold = font_dir / "DejaVuSans.ttf", font_dir / "DejaVuSans-Bold.ttf"
         if regular.exists() and bold.exists():
-            pdfmetrics.registerFont(TTFont("GuichetSans", str(regular)))
-            pdfmetrics.registerFont(TTFont("GuichetSans-Bold", str(bold)))
+            _register("GuichetSans", regular)
+            _register("GuichetSans-Bold", bold)
         else:
             import reportlab
 
             bundled = Path(reportlab.__file__).parent / "fonts"
-            pdfmetrics.registerFont(TTFont("GuichetSans", str(bundled / "Vera.ttf")))
-            pdfmetrics.registerFont(TTFont("GuichetSans-Bold", str(bundled / "VeraBd.ttf")))
+            _register("GuichetSans", bundled / "Vera.ttf")
+            _register("GuichetSans-Bold", bundled / "VeraBd.ttf")
         _FONTS_READY[key] = ("GuichetSans", "GuichetSans-Bold")
     return _FONTS_READY[key]
 
