@@ -116,3 +116,33 @@ def test_drawn_text_reads_back_with_no_break_spaces_and_right_alignment(app):
         long_text = " ".join([TEXTS[0]] * 2)
         assert origins(TextBlock(long_text, layout.right)) == origins(Paragraph(_text(long_text), layout.right))
         assert origins(TextBlock(long_text, layout.answer)) == origins(Paragraph(_text(long_text), layout.answer))
+
+
+def test_font_subsets_are_kept_for_the_next_letter_and_the_pdf_is_the_same(app, session, monkeypatch):
+    from collections import OrderedDict
+
+    import reportlab.rl_config
+    from reportlab.pdfbase import pdfmetrics
+
+    from app.documents import fonts, render_decision_letter
+    from tests.test_letters import decided
+
+    monkeypatch.setattr(reportlab.rl_config, "invariant", 1)  # no date nor random id: the same bytes twice
+    first, second = decided(session), decided(session, number="CP-2026-11-0043")
+    regular, bold = (pdfmetrics.getFont(name).face for name in fonts())
+    built: list[bytes] = []
+    for face in (regular, bold):
+        cache = face.makeSubset.__self__
+        monkeypatch.setattr(cache, "_entries", OrderedDict())  # what earlier tests left
+        monkeypatch.setattr(cache, "_make", lambda subset, make=cache._make, name=face.name: (
+            built.append(name), make(subset))[1])
+    cached = [render_decision_letter(session, first), render_decision_letter(session, second)]
+    # the second letter (same kind, another file) reuses the bold subset: the same fixed words
+    assert built.count(bold.name) == 1 and built.count(regular.name) >= 1, built
+    # and without the cache, the very same bytes
+    for face in (regular, bold):
+        cache = face.makeSubset.__self__
+        monkeypatch.setattr(face, "makeSubset", cache._make)
+        monkeypatch.setattr(face, "addSubsetObjects", cache._add)
+    plain = [render_decision_letter(session, first), render_decision_letter(session, second)]
+    assert cached == plain
