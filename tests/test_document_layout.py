@@ -146,3 +146,36 @@ def test_font_subsets_are_kept_for_the_next_letter_and_the_pdf_is_the_same(app, 
         monkeypatch.setattr(face, "addSubsetObjects", cache._add)
     plain = [render_decision_letter(session, first), render_decision_letter(session, second)]
     assert cached == plain
+
+
+def test_a_decision_letter_for_a_file_loaded_alone_reads_it_in_two_queries(app, session):
+    """As the letters job does: the file alone in the session; its organisation, call and the reason
+    of the decision come in one query, the call's letter text in another."""
+    from sqlalchemy import event
+
+    from app import audit
+    from app.documents import render_decision_letter
+    from app.extensions import db
+    from app.models import Application
+    from tests.test_letters import decided, flat
+
+    application = decided(session, state="rejected", number="CP-2026-11-0044")
+    audit.record(session, actor=None, role="system", object_type="application", object_id=application.reference,
+                 action="transition:reject", reason="Le projet ne relève pas de l'intelligence artificielle.")
+    session.commit()
+    application_id, organisation = application.id, application.organisation.name
+    session.expunge_all()
+    application = session.get(Application, application_id)
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        text = flat(render_decision_letter(session, application))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert len(statements) == 2, statements
+    assert "Le projet ne relève pas de l'intelligence artificielle." in text
+    assert organisation in text and "CP-2026-11-0044" in text and "n'a pas retenu" in text
