@@ -96,34 +96,37 @@ _FONTS_READY: dict[str, tuple[str, str]] = {}
 class _SubsetCache:
     """The embedded subsets of one TrueType font, kept for the next documents.
 
-    A PDF embeds, per font, the glyphs it uses, in the order of their first use;
-    building that subset (and compressing it) is a fixed cost of every document.
-    The same glyphs in the same order always make the same bytes, and the bold
-    font of a letter draws fixed words only (the band, the title, the headings),
-    so its subset is the same from one letter of a kind to the next: the few
-    latest subsets (``SIZE``) are kept, raw and compressed. The regular font's
-    subset depends on each file's text and is simply rebuilt."""
+    A PDF embeds, per font, the glyphs it uses in the order of their first use:
+    the subset's font file, compressed, its widths and its text mapping are
+    rebuilt for every document. The same glyphs in the same order always make
+    the same bytes, and a letter's fonts mostly draw the same fixed words (the
+    band, the headings, the labels, the legal mentions) in the same order — the
+    bold font nothing else —, so their subsets recur from one letter of a kind to
+    the next: the latest ``SIZE`` subsets are kept, raw and compressed, with
+    their formatted widths. A new glyph (a rare letter in a name) makes a new
+    subset, built as before. The PDF's bytes are unchanged (tests)."""
 
     SIZE = 8
 
-    def __init__(self, face) -> None:
+    def __init__(self, font: TTFont) -> None:
         import threading
         from collections import OrderedDict
 
-        self.face = face
-        self._make, self._add = face.makeSubset, face.addSubsetObjects
-        self._entries: OrderedDict[tuple[int, ...], dict[str, bytes]] = OrderedDict()
+        self.font, face = font, font.face
+        self._make, self._add, self._add_font = face.makeSubset, face.addSubsetObjects, font.addObjects
+        self._entries: OrderedDict[tuple[int, ...], dict] = OrderedDict()
         self._lock = threading.Lock()
         face.makeSubset, face.addSubsetObjects = self.make_subset, self.add_subset_objects
+        font.addObjects = self.add_objects
 
-    def _entry(self, subset) -> dict[str, bytes]:
+    def _entry(self, subset) -> dict:
         key = tuple(subset)
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
                 return entry
-        entry = {"raw": self._make(subset)}
+        entry = {"font": self._make(subset)}
         with self._lock:
             self._entries[key] = entry
             while len(self._entries) > self.SIZE:
@@ -131,34 +134,56 @@ class _SubsetCache:
         return entry
 
     def make_subset(self, subset) -> bytes:
-        return self._entry(subset)["raw"]
+        return self._entry(subset)["font"]
 
     def add_subset_objects(self, doc, fontname, subset):
         reference = self._add(doc, fontname, subset)
-        # ReportLab names the font file stream after the font (pdfbase/ttfonts.py); when it is there and
-        # compressed, compress it once per subset.
-        stream = doc.idToObject.get(f"fontFile:{self.face.filename}({fontname})")
+        # ReportLab's names of the objects it made (pdfbase/ttfonts.py); left alone when not found.
+        stream = doc.idToObject.get(f"fontFile:{self.font.face.filename}({fontname})")
         if stream is not None and stream.filters:
-            stream.filters = [_CachedFlate(self._entry(subset))]
+            stream.filters = [_CachedFlate(self._entry(subset), "font")]
         return reference
+
+    def add_objects(self, doc) -> None:
+        from reportlab.pdfbase import pdfdoc
+
+        state = self.font.state.get(doc)
+        subsets = [list(subset) for subset in state.subsets] if state is not None else []
+        names = [self.font.getSubsetInternalName(n, doc)[1:] for n in range(len(subsets))]
+        self._add_font(doc)
+        fonts_dict = doc.idToObject["BasicFonts"].dict
+        for name, subset in zip(names, subsets):
+            pdf_font = fonts_dict.get(name)
+            if pdf_font is None or not isinstance(getattr(pdf_font, "Widths", None), pdfdoc.PDFArray):
+                continue
+            entry = self._entry(subset)
+            if "widths" not in entry:
+                entry["widths"] = pdfdoc.format(pdf_font.Widths, doc)
+            pdf_font.Widths = entry["widths"]
+            cmap = doc.idToObject.get(f"toUnicodeCMap:{pdf_font.BaseFont}")
+            if cmap is not None and cmap.filters:
+                cmap.filters = [_CachedFlate(entry, "cmap")]
 
 
 class _CachedFlate:
-    """ReportLab's Flate filter, remembering the compressed bytes of one font subset."""
+    """ReportLab's Flate filter (``pdfdoc.PDFZCompress``), remembering the compressed bytes of one
+    part (``name``) of a font subset; other content is compressed as usual."""
 
     pdfname = "FlateDecode"
 
-    def __init__(self, entry: dict[str, bytes]) -> None:
-        self.entry = entry
+    def __init__(self, entry: dict, name: str) -> None:
+        self.entry, self.name = entry, name
 
-    def encode(self, content: bytes) -> bytes:
+    def encode(self, content) -> bytes:
         import zlib
 
-        if self.entry.get("raw") is not content:
-            return zlib.compress(content)
-        if "flate" not in self.entry:
-            self.entry["flate"] = zlib.compress(content)
-        return self.entry["flate"]
+        raw = content.encode("utf8") if isinstance(content, str) else content
+        packed = self.entry.get(f"{self.name}:flate")
+        if packed is not None and self.entry.get(f"{self.name}:raw") == raw:
+            return packed
+        packed = zlib.compress(raw)
+        self.entry[f"{self.name}:raw"], self.entry[f"{self.name}:flate"] = raw, packed
+        return packed
 
     def decode(self, encoded: bytes) -> bytes:
         import zlib
@@ -168,7 +193,7 @@ class _CachedFlate:
 
 def _register(name: str, path: Path) -> None:
     font = TTFont(name, str(path))
-    _SubsetCache(font.face)
+    _SubsetCache(font)
     pdfmetrics.registerFont(font)
 
 

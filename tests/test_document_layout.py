@@ -144,6 +144,7 @@ def test_font_subsets_are_kept_for_the_next_letter_and_the_pdf_is_the_same(app, 
         cache = face.makeSubset.__self__
         monkeypatch.setattr(face, "makeSubset", cache._make)
         monkeypatch.setattr(face, "addSubsetObjects", cache._add)
+        monkeypatch.setattr(cache.font, "addObjects", cache._add_font)
     plain = [render_decision_letter(session, first), render_decision_letter(session, second)]
     assert cached == plain
 
