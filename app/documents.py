@@ -618,7 +618,7 @@ def render_decision_letter(session: Session, application: Application) -> bytes:
     """Notification of the committee's decision: approval (amount in figures and
     in words, conditions, payment terms) or refusal (reasons); the deliberation
     number and the means and time limit of appeal in both cases."""
-    from app.letters import amount_in_words, decision_amount, fill, needs_agreement, text_for, values_for
+    from app.letters import decision_amount, fill, needs_agreement, text_for, values_for
 
     refused = is_refusal(application)
     kind = "decision_refusal" if refused else "decision_approval"
@@ -630,9 +630,9 @@ def render_decision_letter(session: Session, application: Application) -> bytes:
     amount = decision_amount(application)
     if not refused and amount:
         story.append(layout.p("Montant de l'aide", layout.h2))
-        story.append(layout.table([
-            ["En chiffres", money(amount, "fr")],
-            ["En lettres", amount_in_words(amount)],
+        story.append(layout.table([  # the same amount as the text's, formatted once (values_for)
+            ["En chiffres", values["montant"]],
+            ["En lettres", values["montant_lettres"]],
         ], [55 * mm, 119 * mm]))
         story.append(layout.p("Modalités de versement", layout.h2))
         if needs_agreement(amount):
