@@ -180,3 +180,18 @@ def test_a_decision_letter_for_a_file_loaded_alone_reads_it_in_two_queries(app, 
     assert len(statements) == 2, statements
     assert "Le projet ne relève pas de l'intelligence artificielle." in text
     assert organisation in text and "CP-2026-11-0044" in text and "n'a pas retenu" in text
+
+
+def test_a_table_row_longer_than_a_page_continues_on_the_next_pages(app):
+    """A cell's text split inside its row (the table's splitInRow), and a long paragraph, across pages."""
+    with app.app_context():
+        layout = Layout("Essai", "PIA-2026-0001")
+        long_text = " ".join([TEXTS[0]] * 40)
+        pdf = layout.build([layout.p("Titre", layout.h1), layout.table([["Réponse", long_text], ["Suite", "fin"]],
+                                                                       [55 * mm, 119 * mm]),
+                            layout.p(long_text, layout.answer)])
+        pages = PdfReader(io.BytesIO(pdf)).pages
+        text = " ".join(" ".join((page.extract_text() or "").split()) for page in pages)
+        assert len(pages) >= 3
+        assert text.count("Vision industrielle") == 80  # every line of both, none lost at the page breaks
+        assert "Page 1 / " in text and "fin" in text
