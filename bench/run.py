@@ -203,6 +203,7 @@ the same run, so a ratio says what Guichet's own code costs on top of it.
 ```sh
 make bench                                             # everything, about 10 minutes on 2 cores
 make bench SCENARIOS=deadline_rush,ledger_contention   # a selection
+make bench SCENARIOS=letters MERGE=bench/results.json  # a selection, the other figures kept from the last run
 BENCH_SCALE=20000 make bench                           # fewer synthetic files
 ```
 
