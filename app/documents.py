@@ -232,7 +232,7 @@ class TextBlock(Flowable):
     space holds), the same greedy filling of lines with the style's space
     shrinkage, too long words cut, no orphan line, left or right alignment; with
     ``breaks`` a new line at each ``\\n`` (else a line break is a space, as in a
-    Paragraph) — but without the markup parser, and one ``drawString`` a line.
+    Paragraph) — but without the markup parser; drawn as Paragraph draws it.
     A letter is mostly such text, and parsing and drawing it through
     ``Paragraph`` was the largest part of a letter's time (bench/FINDINGS.md)."""
 
