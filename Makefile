@@ -45,7 +45,8 @@ bench: install
 	scripts/services.sh install
 	scripts/services.sh start
 	eval "$$(scripts/services.sh env)" && BENCH_DATABASE_URL="$${DATABASE_URL%/*}/guichet_bench" \
-		BENCH_REDIS_URL="$${REDIS_URL%/*}/9" SCENARIOS="$(SCENARIOS)" $(BIN)/python bench/run.py
+		BENCH_REDIS_URL="$${REDIS_URL%/*}/9" SCENARIOS="$(SCENARIOS)" $(BIN)/python bench/run.py \
+		$(if $(MERGE),--merge $(MERGE))
 
 services:
 	scripts/services.sh install

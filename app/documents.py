@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import secrets
 from pathlib import Path
 from typing import Callable
@@ -15,14 +16,14 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_RIGHT
+from reportlab.lib.enums import TA_LEFT, TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from xml.sax.saxutils import escape
@@ -92,6 +93,110 @@ def receipt_name(application: Application) -> str:
 _FONTS_READY: dict[str, tuple[str, str]] = {}
 
 
+class _SubsetCache:
+    """The embedded subsets of one TrueType font, kept for the next documents.
+
+    A PDF embeds, per font, the glyphs it uses in the order of their first use:
+    the subset's font file, compressed, its widths and its text mapping are
+    rebuilt for every document. The same glyphs in the same order always make
+    the same bytes, and a letter's fonts mostly draw the same fixed words (the
+    band, the headings, the labels, the legal mentions) in the same order — the
+    bold font nothing else —, so their subsets recur from one letter of a kind to
+    the next: the latest ``SIZE`` subsets are kept, raw and compressed, with
+    their formatted widths. A new glyph (a rare letter in a name) makes a new
+    subset, built as before. The PDF's bytes are unchanged (tests)."""
+
+    SIZE = 8
+
+    def __init__(self, font: TTFont) -> None:
+        import threading
+        from collections import OrderedDict
+
+        self.font, face = font, font.face
+        self._make, self._add, self._add_font = face.makeSubset, face.addSubsetObjects, font.addObjects
+        self._entries: OrderedDict[tuple[int, ...], dict] = OrderedDict()
+        self._lock = threading.Lock()
+        face.makeSubset, face.addSubsetObjects = self.make_subset, self.add_subset_objects
+        font.addObjects = self.add_objects
+
+    def _entry(self, subset) -> dict:
+        key = tuple(subset)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                return entry
+        entry = {"font": self._make(subset)}
+        with self._lock:
+            self._entries[key] = entry
+            while len(self._entries) > self.SIZE:
+                self._entries.popitem(last=False)
+        return entry
+
+    def make_subset(self, subset) -> bytes:
+        return self._entry(subset)["font"]
+
+    def add_subset_objects(self, doc, fontname, subset):
+        reference = self._add(doc, fontname, subset)
+        # ReportLab's names of the objects it made (pdfbase/ttfonts.py); left alone when not found.
+        stream = doc.idToObject.get(f"fontFile:{self.font.face.filename}({fontname})")
+        if stream is not None and stream.filters:
+            stream.filters = [_CachedFlate(self._entry(subset), "font")]
+        return reference
+
+    def add_objects(self, doc) -> None:
+        from reportlab.pdfbase import pdfdoc
+
+        state = self.font.state.get(doc)
+        subsets = [list(subset) for subset in state.subsets] if state is not None else []
+        names = [self.font.getSubsetInternalName(n, doc)[1:] for n in range(len(subsets))]
+        self._add_font(doc)
+        fonts_dict = doc.idToObject["BasicFonts"].dict
+        for name, subset in zip(names, subsets):
+            pdf_font = fonts_dict.get(name)
+            if pdf_font is None or not isinstance(getattr(pdf_font, "Widths", None), pdfdoc.PDFArray):
+                continue
+            entry = self._entry(subset)
+            if "widths" not in entry:
+                entry["widths"] = pdfdoc.format(pdf_font.Widths, doc)
+            pdf_font.Widths = entry["widths"]
+            cmap = doc.idToObject.get(f"toUnicodeCMap:{pdf_font.BaseFont}")
+            if cmap is not None and cmap.filters:
+                cmap.filters = [_CachedFlate(entry, "cmap")]
+
+
+class _CachedFlate:
+    """ReportLab's Flate filter (``pdfdoc.PDFZCompress``), remembering the compressed bytes of one
+    part (``name``) of a font subset; other content is compressed as usual."""
+
+    pdfname = "FlateDecode"
+
+    def __init__(self, entry: dict, name: str) -> None:
+        self.entry, self.name = entry, name
+
+    def encode(self, content) -> bytes:
+        import zlib
+
+        raw = content.encode("utf8") if isinstance(content, str) else content
+        packed = self.entry.get(f"{self.name}:flate")
+        if packed is not None and self.entry.get(f"{self.name}:raw") == raw:
+            return packed
+        packed = zlib.compress(raw)
+        self.entry[f"{self.name}:raw"], self.entry[f"{self.name}:flate"] = raw, packed
+        return packed
+
+    def decode(self, encoded: bytes) -> bytes:
+        import zlib
+
+        return zlib.decompress(encoded)
+
+
+def _register(name: str, path: Path) -> None:
+    font = TTFont(name, str(path))
+    _SubsetCache(font)
+    pdfmetrics.registerFont(font)
+
+
 def fonts() -> tuple[str, str]:
     """(regular, bold) font names: DejaVu Sans (every French character, €, narrow
     no-break spaces) when found, else ReportLab's bundled Vera."""
@@ -100,14 +205,14 @@ def fonts() -> tuple[str, str]:
     if key not in _FONTS_READY:
         regular, bold = font_dir / "DejaVuSans.ttf", font_dir / "DejaVuSans-Bold.ttf"
         if regular.exists() and bold.exists():
-            pdfmetrics.registerFont(TTFont("GuichetSans", str(regular)))
-            pdfmetrics.registerFont(TTFont("GuichetSans-Bold", str(bold)))
+            _register("GuichetSans", regular)
+            _register("GuichetSans-Bold", bold)
         else:
             import reportlab
 
             bundled = Path(reportlab.__file__).parent / "fonts"
-            pdfmetrics.registerFont(TTFont("GuichetSans", str(bundled / "Vera.ttf")))
-            pdfmetrics.registerFont(TTFont("GuichetSans-Bold", str(bundled / "VeraBd.ttf")))
+            _register("GuichetSans", bundled / "Vera.ttf")
+            _register("GuichetSans-Bold", bundled / "VeraBd.ttf")
         _FONTS_READY[key] = ("GuichetSans", "GuichetSans-Bold")
     return _FONTS_READY[key]
 
@@ -117,6 +222,157 @@ def _text(value: object) -> str:
     return escape(str(value)).replace("\u202f", "\u00a0")
 
 
+# Breaking spaces: every white space but the no-break one (as ReportLab's Paragraph splits words).
+_BREAKING_SPACES = re.compile(r"[^\S\u00a0]+")
+
+
+class TextBlock(Flowable):
+    """Plain text (no markup) in a paragraph style, laid out as ReportLab's
+    ``Paragraph`` lays out plain text — words split at breaking spaces (a no-break
+    space holds), the same greedy filling of lines with the style's space
+    shrinkage, too long words cut, no orphan line, left or right alignment; with
+    ``breaks`` a new line at each ``\\n`` (else a line break is a space, as in a
+    Paragraph) — but without the markup parser; drawn as Paragraph draws it.
+    A letter is mostly such text, and parsing and drawing it through
+    ``Paragraph`` was the largest part of a letter's time (bench/FINDINGS.md)."""
+
+    def __init__(self, text: str, style: ParagraphStyle, lines: list[tuple[float, str]] | None = None,
+                 breaks: bool = False) -> None:
+        super().__init__()
+        self.text = text
+        self.style = style
+        self.breaks = breaks
+        self._lines = lines  # (spare width, text of the line); given to the parts of a split
+        self._fixed = lines is not None
+        self._width_broken: float | None = None
+        self.width = self.height = 0
+
+    def _hard_lines(self) -> list[list[str]]:
+        if not self.text.strip():
+            return []
+        text = self.text.strip().replace("\u202f", "\u00a0")
+        return [[w for w in _BREAKING_SPACES.split(line) if w] for line in (text.split("\n") if self.breaks else [text])]
+
+    def _break(self, width: float) -> list[tuple[float, str]]:
+        style = self.style
+        font, size = style.fontName, style.fontSize
+        width -= style.leftIndent + style.rightIndent
+        space = pdfmetrics.stringWidth(" ", font, size)
+        shrink = style.spaceShrinkage * space
+        out: list[tuple[float, str]] = []
+        for words in self._hard_lines():
+            line: list[str] = []
+            used = -space  # the first word of a line has no space before it
+            pending = words[::-1]
+            while pending:
+                word = pending.pop()
+                word_width = pdfmetrics.stringWidth(word, font, size)
+                if word_width > width and style.splitLongWords:
+                    head, rest = self._cut(word, width - (used + space), width, font, size)
+                    if not head:  # not a character fits after the words already on the line
+                        out.append((width - used, " ".join(line)))
+                        line, used = [], -space
+                        pending.append(word)
+                        continue
+                    line.append(head)
+                    out.append((width - (used + space + pdfmetrics.stringWidth(head, font, size)), " ".join(line)))
+                    line, used = [], -space
+                    if rest:
+                        pending.append(rest)
+                    continue
+                new = used + space + word_width
+                if new > width + shrink * len(line) and line:
+                    out.append((width - used, " ".join(line)))
+                    line, new = [], word_width
+                line.append(word)
+                used = new
+            out.append((width - used, " ".join(line)) if line else (width, ""))
+        return out
+
+    @staticmethod
+    def _cut(word: str, room: float, width: float, font: str, size: float) -> tuple[str, str]:
+        """The longest start of ``word`` that fits in ``room`` (one character at least on an empty line)."""
+        used = 0.0
+        for n, char in enumerate(word):
+            used += pdfmetrics.stringWidth(char, font, size)
+            if used > room:
+                if n == 0 and room >= width:
+                    return word[:1], word[1:]
+                return word[:n], word[n:]
+        return word, ""
+
+    def wrap(self, availWidth, availHeight):  # noqa: N803 - ReportLab's names
+        if not self._fixed and (self._lines is None or self._width_broken != availWidth):
+            self._lines, self._width_broken = self._break(availWidth), availWidth
+        self.width = availWidth
+        self.height = len(self._lines) * self.style.leading
+        return self.width, self.height
+
+    def split(self, availWidth, availHeight):  # noqa: N803
+        self.wrap(availWidth, availHeight)
+        fit = int(availHeight / float(self.style.leading)) if availHeight > 0 else 0
+        if fit == 0 or (fit <= 1 and not self.style.allowOrphans):
+            return []
+        if len(self._lines) <= fit:
+            return [self]
+        return [TextBlock(self.text, self.style, self._lines[:fit], self.breaks),
+                TextBlock(self.text, self.style, self._lines[fit:], self.breaks)]
+
+    def minWidth(self):  # noqa: N802 - ReportLab's name
+        style = self.style
+        widths = [pdfmetrics.stringWidth(w, style.fontName, style.fontSize) for line in self._hard_lines() for w in line]
+        return max(widths, default=0) + style.leftIndent + style.rightIndent
+
+    def draw(self):
+        if not self._lines:
+            return
+        style, canvas = self.style, self.canv
+        canvas.setFillColor(style.textColor)
+        right = style.alignment == TA_RIGHT
+        # one text object, each line moved down by the leading, as Paragraph draws its lines
+        text = canvas.beginText(style.leftIndent, self.height - style.fontSize)
+        text.setFont(style.fontName, style.fontSize, style.leading)
+        for spare, line in self._lines:
+            spaces = line.count(" ") + line.count("\u00a0")
+            if spare < 0 and spaces:  # squeezed by the space shrinkage: narrower spaces, as Paragraph draws it
+                text.setWordSpace(spare / spaces)
+                text.textLine(line)
+                text.setWordSpace(0)
+            elif right and spare > 1e-6:
+                text.setXPos(spare)
+                text.textLine(line)
+                text.setXPos(-spare)
+            else:
+                text.textLine(line)
+        canvas.drawText(text)
+
+
+_STYLES: dict[tuple[str, str], dict[str, ParagraphStyle]] = {}
+
+
+def _styles(regular: str, bold: str) -> dict[str, ParagraphStyle]:
+    """The paragraph styles of the Region's documents, built once per process (per pair of fonts)."""
+    if (regular, bold) not in _STYLES:
+        base = getSampleStyleSheet()
+        body = ParagraphStyle("body", parent=base["BodyText"], fontName=regular, fontSize=9.5, leading=13)
+        _STYLES[(regular, bold)] = {
+            "body": body,
+            "small": ParagraphStyle("small", parent=body, fontSize=8, leading=10, textColor=colors.HexColor("#333333")),
+            "h1": ParagraphStyle("h1", parent=base["Heading1"], fontName=bold, fontSize=16, textColor=REGION_BLUE),
+            # keepWithNext off: a heading followed by a table longer than a page would not fit.
+            "h2": ParagraphStyle("h2", parent=base["Heading2"], fontName=bold, fontSize=11.5, textColor=REGION_BLUE,
+                                 spaceBefore=8, keepWithNext=0),
+            "right": ParagraphStyle("right", parent=body, alignment=TA_RIGHT),
+            "label": ParagraphStyle("label", parent=body, fontName=bold, spaceBefore=4),
+            "answer": ParagraphStyle("answer", parent=body, leftIndent=8 * mm),
+        }
+    return _STYLES[(regular, bold)]
+
+
+_TABLE_RULES = [("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEBELOW", (0, 0), (-1, -1), 0.3, colors.HexColor("#bbbbbb"))]
+_TABLE_HEADER = [("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8edf5"))]
+
+
 class Layout:
     """The Region's page: header band, title, references, numbered pages."""
 
@@ -124,29 +380,23 @@ class Layout:
         self.title = title
         self.reference = reference
         regular, bold = fonts()
-        base = getSampleStyleSheet()
         self.regular, self.bold = regular, bold
-        self.body = ParagraphStyle("body", parent=base["BodyText"], fontName=regular, fontSize=9.5, leading=13)
-        self.small = ParagraphStyle("small", parent=self.body, fontSize=8, leading=10, textColor=colors.HexColor("#333333"))
-        self.h1 = ParagraphStyle("h1", parent=base["Heading1"], fontName=bold, fontSize=16, textColor=REGION_BLUE)
-        # keepWithNext off: a heading followed by a table longer than a page would not fit.
-        self.h2 = ParagraphStyle("h2", parent=base["Heading2"], fontName=bold, fontSize=11.5, textColor=REGION_BLUE,
-                                 spaceBefore=8, keepWithNext=0)
-        self.right = ParagraphStyle("right", parent=self.body, alignment=TA_RIGHT)
-        self.label = ParagraphStyle("label", parent=self.body, fontName=bold, spaceBefore=4)
-        self.answer = ParagraphStyle("answer", parent=self.body, leftIndent=8 * mm)
+        styles = _styles(regular, bold)
+        self.body, self.small, self.h1, self.h2 = styles["body"], styles["small"], styles["h1"], styles["h2"]
+        self.right, self.label, self.answer = styles["right"], styles["label"], styles["answer"]
 
-    def p(self, text: object, style: ParagraphStyle | None = None) -> Paragraph:
-        return Paragraph(_text(text), style or self.body)
+    def p(self, text: object, style: ParagraphStyle | None = None, breaks: bool = False) -> Flowable:
+        """``text`` as it is (no markup) in ``style``; with ``breaks`` its line breaks are kept."""
+        style = style or self.body
+        if style.alignment not in (TA_LEFT, TA_RIGHT) or style.firstLineIndent:  # not a style of ours
+            return Paragraph(_text(text).replace("\n", "<br/>") if breaks else _text(text), style)
+        return TextBlock(str(text), style, breaks=breaks)
 
     def table(self, rows: list[list[object]], widths: list[float], header: bool = False) -> Table:
-        data = [[c if isinstance(c, Paragraph) else self.p(c) for c in row] for row in rows]
+        data = [[c if isinstance(c, Flowable) else self.p(c) for c in row] for row in rows]
         # splitInRow: a row taller than a page (a long answer) continues on the next page.
         table = Table(data, colWidths=widths, repeatRows=1 if header else 0, splitInRow=1)
-        style = [("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEBELOW", (0, 0), (-1, -1), 0.3, colors.HexColor("#bbbbbb"))]
-        if header:
-            style.append(("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8edf5")))
-        table.setStyle(TableStyle(style))
+        table.setStyle(TableStyle(_TABLE_RULES + (_TABLE_HEADER if header else [])))
         return table
 
     def _page(self, canvas, doc) -> None:
@@ -302,18 +552,39 @@ def render_ineligibility_letter(session: Session, application: Application) -> b
 
 
 def _transition_reason(session: Session, application: Application, names: tuple[str, ...]) -> str:
-    from app.models import AuditEntry
-
-    reason = session.execute(select(AuditEntry.reason).where(
-        AuditEntry.object_type == "application", AuditEntry.object_id == application.reference,
-        AuditEntry.action.in_([f"transition:{n}" for n in names])).order_by(AuditEntry.id.desc()).limit(1)).scalar()
-    return reason or ""
+    return session.execute(_reason_query(application, names)).scalar() or ""
 
 
 def _paragraphs(layout: Layout, text: str) -> list:
     """A letter text as paragraphs (blank lines), line breaks kept."""
-    return [Paragraph(_text(chunk.strip()).replace("\n", "<br/>"), layout.body)
-            for chunk in text.split("\n\n") if chunk.strip()]
+    return [layout.p(chunk.strip(), breaks=True) for chunk in text.split("\n\n") if chunk.strip()]
+
+
+def _reason_query(application: Application, names: tuple[str, ...]):
+    from app.models import AuditEntry
+
+    return (select(AuditEntry.reason).where(
+        AuditEntry.object_type == "application", AuditEntry.object_id == application.reference,
+        AuditEntry.action.in_([f"transition:{n}" for n in names])).order_by(AuditEntry.id.desc()).limit(1))
+
+
+def _parties_and_reason(session: Session, application: Application, names: tuple[str, ...]) -> str:
+    """The reason of the file's latest transition among ``names`` (as ``_transition_reason``), with its
+    organisation and call when they are not loaded yet, in one query instead of three (a letter's job
+    gets the file alone)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    from app.models import Call, Organisation
+
+    if not {"organisation", "call"} <= inspect(application).unloaded:
+        return _transition_reason(session, application, names)
+    organisation, call, reason = session.execute(  # by the file's own keys, as the lazy loads would
+        select(Organisation, Call, _reason_query(application, names).scalar_subquery())
+        .join(Call, Call.id == application.call_id).where(Organisation.id == application.organisation_id)).one()
+    set_committed_value(application, "organisation", organisation)
+    set_committed_value(application, "call", call)
+    return reason or ""
 
 
 def _letter_head(layout: Layout, application: Application, title: str) -> list:
@@ -349,12 +620,12 @@ def render_decision_letter(session: Session, application: Application) -> bytes:
     """Notification of the committee's decision: approval (amount in figures and
     in words, conditions, payment terms) or refusal (reasons); the deliberation
     number and the means and time limit of appeal in both cases."""
-    from app.letters import amount_in_words, decision_amount, fill, needs_agreement, text_for, values_for
+    from app.letters import decision_amount, fill, needs_agreement, text_for, values_for
     from app.operations.committee import approval_conditions
 
     refused = is_refusal(application)
     kind = "decision_refusal" if refused else "decision_approval"
-    reasons = _transition_reason(session, application, ("reject",) if refused else ("approve",))
+    reasons = _parties_and_reason(session, application, ("reject",) if refused else ("approve",))
     values = values_for(application, reasons)
     layout = Layout("Notification de décision", application.reference)
     story = _letter_head(layout, application, "Notification de décision")
@@ -362,9 +633,9 @@ def render_decision_letter(session: Session, application: Application) -> bytes:
     amount = decision_amount(application)
     if not refused and amount:
         story.append(layout.p("Montant de l'aide", layout.h2))
-        story.append(layout.table([
-            ["En chiffres", money(amount, "fr")],
-            ["En lettres", amount_in_words(amount)],
+        story.append(layout.table([  # the same amount as the text's, formatted once (values_for)
+            ["En chiffres", values["montant"]],
+            ["En lettres", values["montant_lettres"]],
         ], [55 * mm, 119 * mm]))
         conditions = approval_conditions(session, application)
         if conditions:

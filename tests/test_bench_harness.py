@@ -89,3 +89,33 @@ def test_small_run_writes_results_and_reports_postgres_only_scenarios_as_not_mea
     assert code == 0  # nothing measured missed its target; "not measured" is not a pass either
     text = doc.read_text()
     assert "not measured" in text and "## Machine" in text and "make bench" in text
+
+
+def test_a_partial_run_merged_with_earlier_results_keeps_every_scenario_and_says_which_run(tmp_path, monkeypatch):
+    for name in ("BENCH_DATABASE_URL", "BENCH_REDIS_URL", "SCENARIOS", "BENCH_SCALE"):
+        monkeypatch.delenv(name, raising=False)
+    earlier = [
+        {"name": "seed_scale", "value": 23.8, "unit": "s", "target": 300.0, "ceiling": None, "ratio": None, "ok": True},
+        {"name": "ranking", "value": 0.521, "unit": "s", "target": 2.0, "ceiling": None, "ratio": None, "ok": True},
+        {"name": "instructor_list.p95", "value": 102.4, "unit": "ms", "target": 150, "ceiling": None, "ratio": None,
+         "ok": True},
+        {"name": "exports.csv_peak_memory", "value": 143.3, "unit": "MB", "target": 300, "ceiling": None,
+         "ratio": None, "ok": True, "run": "2026-12-02 00:49 UTC"},
+    ]
+    previous, output, doc = tmp_path / "idle.json", tmp_path / "results.json", tmp_path / "PERFORMANCE.md"
+    previous.write_text(json.dumps(earlier))
+    run.main(["--small", "--scale", "0", "--scenarios", "instructor_list", "--output", str(output), "--doc", str(doc),
+              "--merge", str(previous), "--merge-run", "idle run"])
+    results = json.loads(output.read_text())
+    by_name = {r["name"]: r for r in results}
+    # this run's: the seed and the scenario run now (not measured on SQLite), replacing the earlier figures
+    assert by_name["seed_scale"]["value"] is None and by_name["instructor_list.p95"]["value"] is None
+    now = by_name["instructor_list.p95"]["run"]
+    assert by_name["seed_scale"]["run"] == now != "idle run"
+    # the others kept, each with its run
+    assert (by_name["ranking"]["value"], by_name["ranking"]["run"]) == (0.521, "idle run")
+    assert by_name["exports.csv_peak_memory"]["run"] == "2026-12-02 00:49 UTC"
+    assert [r["name"].split(".")[0] for r in results] == ["seed_scale", "ranking", "instructor_list",
+                                                           "instructor_list", "exports"]
+    text = doc.read_text()
+    assert "| Run |" in text and "idle run" in text and "merged by `--merge`" in text

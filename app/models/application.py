@@ -76,7 +76,9 @@ class Application(Base):
             "OR awarded_amount_cents <= proposed_amount_cents", name="awarded_within_proposal"),
         Index("ix_applications_call_state", "call_id", "state"),
         Index("ix_applications_state_created", "state", "created_at"),
-        Index("ix_applications_due_date", "due_date"),
+        # Deadlines (due_date alone) and the workspace's sort by due date (due_date, id): with the id in the
+        # index, the first page is read in order, even when most files have no due date yet (bench/FINDINGS.md).
+        Index("ix_applications_due_date_id", "due_date", "id"),
         # The instruction workspace (app/blueprints/workspace.py): its common
         # filters followed by its default sort (submitted_at desc, id desc).
         Index("ix_applications_call_state_submitted", "call_id", "state", "submitted_at", "id"),

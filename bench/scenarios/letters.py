@@ -51,6 +51,22 @@ def bare_page(lines: list[str], font: str = "Helvetica") -> bytes:
     return out.getvalue()
 
 
+def bare_font(name: str) -> str:
+    """The letters' regular font file loaded afresh as a plain ReportLab ``TTFont``, for the ceiling:
+    Guichet's font keeps the latest embedded subsets for the next documents (app/documents.py), and
+    ReportLab would register a second font of the same face as an alias of the first, so the fresh one
+    gets a face name of its own."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    bare = "BenchBareSans"
+    if bare not in pdfmetrics.getRegisteredFontNames():
+        font = TTFont(bare, pdfmetrics.getFont(name).face.filename)
+        font.face.name = bare.encode()
+        pdfmetrics.registerFont(font)
+    return bare
+
+
 def decided_files(ctx: Context, wanted: int) -> list[int]:
     """Up to ``wanted`` decided files (approvals first, latest first); synthetic approved ones
     are given a decision when too few are decided."""
@@ -120,7 +136,7 @@ def run(ctx: Context) -> list[Result]:
             done += 1
         letters_rate = done / (time.perf_counter() - started)
         session.rollback()
-        font = fonts()[0]
+        font = bare_font(fonts()[0])
 
     deadline = time.monotonic() + SECONDS
     started = time.perf_counter()
