@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from app.access import role_required
+from app.access import role_required, staff_call_ids
 from app.committee_minutes import latest_minutes, minutes_reference
 from app.db_helpers import commit
 from app.documents import receipt_name, send_document
@@ -42,17 +42,29 @@ def _staff_role() -> str:
     return next(r for r in ops.STAFF_ROLES if current_user.has_role(r))
 
 
-def _actor_role() -> str:
-    return _staff_role() if _is_staff() else "committee"
+def _actor_role(cs: CommitteeSession) -> str:
+    return _staff_role() if _staff_for(cs) else "committee"
 
 
-def _session_or_403(session_id: int) -> CommitteeSession:
+def _staff_for(cs: CommitteeSession) -> bool:
+    """Staff of every call on the session's agenda (globally, or scoped to those calls)."""
+    return _is_staff() and ops.staff_covers(current_user, cs)
+
+
+def _session_or_403(session_id: int, *, staff_only: bool = False) -> CommitteeSession:
     cs = db.session.get(CommitteeSession, session_id)
     if cs is None:
         abort(404)
-    if not (_is_staff() or (current_user.has_role("committee") and ops.is_member(cs.committee, current_user))):
+    member = not staff_only and current_user.has_role("committee") and ops.is_member(cs.committee, current_user)
+    if not (_staff_for(cs) or member):
         abort(403)
     return cs
+
+
+def _ready_files() -> list[Application]:
+    """The files ready for a committee, of the calls the current staff member holds his role on."""
+    calls = staff_call_ids(current_user, ops.STAFF_ROLES)
+    return [a for a in ops.files_ready(db.session) if calls is None or a.call_id in calls]
 
 
 def _item_or_404(cs: CommitteeSession, item_id: int) -> AgendaItem:
@@ -61,7 +73,7 @@ def _item_or_404(cs: CommitteeSession, item_id: int) -> AgendaItem:
     item = next((i for i in cs.items if i.id == item_id), None)
     if item is None:
         abort(404)
-    if _is_staff() and not ops.is_member(cs.committee, current_user):
+    if _staff_for(cs) and not ops.is_member(cs.committee, current_user):
         conflicts.require_no_conflict(db.session, current_user, item.application)
     return item
 
@@ -164,7 +176,7 @@ def session_detail(session_id: int):
     my_voters = [u for u in members if any(p.get(u.id) == me.id for p in participants.values())]
     context = dict(cs=cs, committee=cs.committee, members=members, items=items, quorum=ops.quorum(cs),
                    quorums=quorums, tallies=tallies, participants=participants, units=units,
-                   attendance={a.user_id: a for a in cs.attendances}, staff=_is_staff(), my_voters=my_voters,
+                   attendance={a.user_id: a for a in cs.attendances}, staff=_staff_for(cs), my_voters=my_voters,
                    is_member=ops.is_member(cs.committee, me), minutes=latest_minutes(db.session, cs),
                    minutes_reference=minutes_reference(cs), vote_form=VoteForm(),
                    names={u.id: u.name for u in members})
@@ -172,12 +184,12 @@ def session_detail(session_id: int):
         proxy_form = ProxyForm(prefix="proxy")
         proxy_form.holder_id.choices = [(u.id, u.name) for u in members if u.id != me.id]
         context["proxy_form"] = proxy_form
-    if _is_staff():
+    if _staff_for(cs):
         attendance_form = AttendanceForm(prefix="attendance")
         attendance_form.member_id.choices = [(u.id, u.name) for u in members]
         attendance_form.holder_id.choices = [(0, _("— aucune —"))] + [(u.id, u.name) for u in members]
         item_form = AgendaItemForm(prefix="item")
-        item_form.application_id.choices = [(a.id, f"{a.reference} — {a.title}") for a in ops.files_ready(db.session)]
+        item_form.application_id.choices = [(a.id, f"{a.reference} — {a.title}") for a in _ready_files()]
         context.update(attendance_form=attendance_form, item_form=item_form,
                        to_approve=ops.previous_session_to_approve(db.session, cs) if cs.status == "open" else None)
     return render_template("committee/session.html", **context)
@@ -198,7 +210,7 @@ def item_detail(session_id: int, item_id: int):
     return render_template(
         "committee/item.html", cs=cs, item=item, application=item.application, members=members,
         flags=ops.link_flags(db.session, item, members), quorum=ops.quorum(cs, item), tally=ops.tally(item),
-        participants=ops.participants(cs, item), staff=_is_staff(), is_member=ops.is_member(cs.committee, current_user),
+        participants=ops.participants(cs, item), staff=_staff_for(cs), is_member=ops.is_member(cs.committee, current_user),
         withdrawn={w.user_id for w in item.withdrawals}, settings_form=settings, withdrawal_form=WithdrawalForm(),
         documents=list(latest.values()), names={u.id: u.name for u in members},
     )
@@ -264,13 +276,13 @@ def declare_withdrawal(session_id: int, item_id: int):
         return redirect(url_for("committee.item_detail", session_id=cs.id, item_id=item.id))
     member = current_user
     if form.member_id.data and form.member_id.data != current_user.id:
-        if not _is_staff():
+        if not _staff_for(cs):
             abort(403)
         member = db.session.get(User, form.member_id.data) or abort(404)
     elif not ops.is_member(cs.committee, current_user):
         abort(403)
     _run(lambda: ops.declare_withdrawal(db.session, item, member, reason=form.reason.data or "", actor=current_user,
-                                        role=_actor_role()),
+                                        role=_actor_role(cs)),
          _("Le déport est enregistré : %(name)s ne prend pas part au vote sur ce point.", name=member.name))
     return redirect(url_for("committee.item_detail", session_id=cs.id, item_id=item.id))
 
@@ -306,13 +318,13 @@ def vote(session_id: int):
     voter = db.session.get(User, form.voter_id.data)
     if voter is None:
         abort(404)
-    if not _is_staff() and not ops.is_member(cs.committee, current_user):
+    if not _staff_for(cs) and not ops.is_member(cs.committee, current_user):
         abort(403)
 
     def action():
         items = ops.items_for(cs, form.key.data)
         ops.cast_vote(db.session, items, voter, form.choice.data, cast_by=current_user, actor=current_user,
-                      role=_actor_role())
+                      role=_actor_role(cs))
 
     _run(action, _("Vote enregistré pour %(name)s.", name=voter.name))
     return _back(cs, "#votes")
@@ -388,9 +400,9 @@ def plan_session():
 @bp.post("/seances/<int:session_id>/points")
 @role_required(*ops.STAFF_ROLES)
 def add_item(session_id: int):
-    cs = _session_or_403(session_id)
+    cs = _session_or_403(session_id, staff_only=True)
     form = AgendaItemForm(prefix="item")
-    form.application_id.choices = [(a.id, a.reference) for a in ops.files_ready(db.session)]
+    form.application_id.choices = [(a.id, a.reference) for a in _ready_files()]
     if not form.validate():
         _form_errors(form)
         return _back(cs, "#ordre-du-jour")
@@ -404,7 +416,7 @@ def add_item(session_id: int):
 @bp.post("/seances/<int:session_id>/points/<int:item_id>")
 @role_required(*ops.STAFF_ROLES)
 def update_item(session_id: int, item_id: int):
-    cs = _session_or_403(session_id)
+    cs = _session_or_403(session_id, staff_only=True)
     item = _item_or_404(cs, item_id)
     form = ItemSettingsForm(prefix="settings")
     if not form.validate():
@@ -423,7 +435,7 @@ def update_item(session_id: int, item_id: int):
 @bp.post("/seances/<int:session_id>/presences")
 @role_required(*ops.STAFF_ROLES)
 def set_attendance(session_id: int):
-    cs = _session_or_403(session_id)
+    cs = _session_or_403(session_id, staff_only=True)
     members = _members(cs.committee)
     form = AttendanceForm(prefix="attendance")
     form.member_id.choices = [(u.id, u.name) for u in members]
@@ -441,7 +453,7 @@ def set_attendance(session_id: int):
 @bp.post("/seances/<int:session_id>/<any(ouvrir, clore):action>")
 @role_required(*ops.STAFF_ROLES)
 def session_status(session_id: int, action: str):
-    cs = _session_or_403(session_id)
+    cs = _session_or_403(session_id, staff_only=True)
     operation = ops.open_session if action == "ouvrir" else ops.close_session
     _run(lambda: operation(db.session, cs, actor=current_user, role=_staff_role()),
          _("Séance ouverte.") if action == "ouvrir" else _("Séance close : le projet de procès-verbal est établi."))
@@ -451,7 +463,7 @@ def session_status(session_id: int, action: str):
 @bp.post("/seances/<int:session_id>/votes/<any(ouvrir, clore):action>")
 @role_required(*ops.STAFF_ROLES)
 def vote_status(session_id: int, action: str):
-    cs = _session_or_403(session_id)
+    cs = _session_or_403(session_id, staff_only=True)
 
     def run():
         items = ops.items_for(cs, request.form.get("key", ""))
@@ -467,7 +479,7 @@ def vote_status(session_id: int, action: str):
 @bp.post("/seances/<int:session_id>/approuver-proces-verbal")
 @role_required(*ops.STAFF_ROLES)
 def approve_minutes(session_id: int):
-    cs = _session_or_403(session_id)
+    cs = _session_or_403(session_id, staff_only=True)
     previous = ops.previous_session_to_approve(db.session, cs)
     if previous is None:
         flash(_("Aucun procès-verbal n'attend d'approbation."), "error")

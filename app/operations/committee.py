@@ -30,6 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import audit
+from app.access import staff_call_ids
 from app.errors import UserFacingError
 from app.formatting import PARIS, money
 from app.formatting import translate as _
@@ -39,6 +40,8 @@ from app.models import (AgendaItem, Application, Attendance, Committee, Committe
 from app.models.committee import ATTENDANCE_STATUSES, COMMITTEE_KINDS, TIE_RULES, VOTE_CHOICES
 
 STAFF_ROLES = ("admin", "instructor")
+# Staff who read sessions (finance follows the decisions).
+READER_ROLES = ("admin", "instructor", "finance")
 # Public webmail domains: sharing one of them says nothing about a link.
 WEBMAIL_DOMAINS = frozenset({
     "gmail.com", "googlemail.com", "yahoo.fr", "yahoo.com", "hotmail.fr", "hotmail.com", "outlook.fr", "outlook.com",
@@ -591,17 +594,22 @@ def decision_of(session: Session, application: Application) -> str | None:
 # --- visibility ----------------------------------------------------------------------------
 
 def visible_sessions(session: Session, user: User) -> list[CommitteeSession]:
-    """Staff and finance see every session; a committee member, those of the committees he sits on."""
+    """Staff and finance see every session of their calls; a committee member, those of the committees he sits on."""
     stmt = select(CommitteeSession).order_by(CommitteeSession.held_at.desc())
-    if not user.has_any_role("admin", "instructor", "finance"):
-        mine = select(CommitteeMember.committee_id).where(CommitteeMember.user_id == user.id,
-                                                          CommitteeMember.in_office.is_(True))
-        stmt = stmt.where(CommitteeSession.committee_id.in_(mine))
-    return list(session.execute(stmt).scalars())
+    if staff_call_ids(user, READER_ROLES) is None:
+        return list(session.execute(stmt).scalars())
+    return [cs for cs in session.execute(stmt).scalars() if can_view_session(user, cs)]
+
+
+def staff_covers(user: User, cs: CommitteeSession, roles: tuple[str, ...] = STAFF_ROLES) -> bool:
+    """``user`` holds one of ``roles`` globally, or on the call of every file on the session's agenda (an
+    instructor of one call neither sees nor runs a session deciding another call's files)."""
+    calls = staff_call_ids(user, roles)
+    return calls is None or (bool(calls) and all(item.application.call_id in calls for item in cs.items))
 
 
 def can_view_session(user: User, cs: CommitteeSession) -> bool:
-    if user.has_any_role("admin", "instructor", "finance"):
+    if staff_covers(user, cs, READER_ROLES):
         return True
     return user.has_role("committee") and is_member(cs.committee, user)
 
