@@ -635,3 +635,64 @@ def test_staff_api_tokens_of_another_scope_see_nothing_of_the_demo_calls(app):
             wrong.append(f"{account}: GET /api/v1/committee/sessions lists the demo session")
     assert checked >= 3 * 12
     assert wrong == []
+
+
+def test_an_instructor_of_one_call_runs_the_sessions_of_that_calls_files_only(app):
+    """The other side of the scoping: an instructor holding the role on the Pack IA only plans a session, sees
+    only the Pack IA files ready for a committee in its agenda form, puts one on the agenda (another call's
+    file is refused), runs the session; once a file of another call is on its agenda, the session is closed
+    to him (403), and so are the demo sessions (both hold files of the AMI) — while the global instructor
+    still sees them all."""
+    from tests.factories import TEST_PASSWORD, make_application, make_user
+
+    with in_db(app) as s:
+        seed_demo(s)
+        pack = s.execute(select(Application).where(Application.reference.like("PIA-%"))).scalars().first().call
+        ami = s.execute(select(Application).where(Application.reference.like("AMI-%"))).scalars().first().call
+        org = s.execute(select(Membership).where(Membership.user_id == _user(s, "applicant").id)).scalars().first() \
+            .organisation
+        ready = {}
+        for call in (pack, ami):
+            application = make_application(s, call, org, state="committee", amount_cents=30_000_00,
+                                           title=f"Prêt pour la commission ({call.reference})")
+            application.proposed_amount_cents = 25_000_00
+            ready[call.reference] = (application.id, application.reference)
+        make_user(s, ("instructor", pack.id), email="pack-instructor@guichet.test", name="Instructrice Pack IA")
+        committee_id = s.execute(select(Committee.id).where(Committee.code == "CP")).scalar_one()
+        demo_sessions = list(s.execute(select(CommitteeSession.id)).scalars())
+    pack_ref, ami_ref = ready["PACK-IA-2026"][1], ready["AMI-ECONUM-2026"][1]
+    scoped, everywhere = app.test_client(), app.test_client()
+    assert login(scoped, "pack-instructor@guichet.test", TEST_PASSWORD).status_code == 302
+    assert login(everywhere, EMAILS["instructor"], "demo").status_code == 302
+    for session_id in demo_sessions:
+        assert scoped.get(f"/commission/seances/{session_id}").status_code == 403
+        assert everywhere.get(f"/commission/seances/{session_id}").status_code == 200
+    home = scoped.get("/commission/gestion").get_data(as_text=True)
+    assert all(f"/commission/seances/{i}\"" not in home for i in demo_sessions)
+
+    response = scoped.post("/commission/seances", data={"session-committee_id": str(committee_id),
+                                                        "session-day": "2030-03-12", "session-time": "10:00",
+                                                        "session-place": "Metz"})
+    assert response.status_code == 302
+    session_id = int(re.search(r"/commission/seances/(\d+)", response.headers["Location"]).group(1))
+    page = scoped.get(f"/commission/seances/{session_id}").get_data(as_text=True)
+    assert pack_ref in page and ami_ref not in page          # the agenda form offers his call's files only
+    scoped.post(f"/commission/seances/{session_id}/points", data={"item-application_id": str(ready["AMI-ECONUM-2026"][0])})
+    scoped.post(f"/commission/seances/{session_id}/points", data={"item-application_id": str(ready["PACK-IA-2026"][0])})
+    with in_db(app) as s:
+        on_agenda = set(s.execute(select(AgendaItem.application_id).where(AgendaItem.session_id == session_id)).scalars())
+    assert on_agenda == {ready["PACK-IA-2026"][0]}
+    assert scoped.post(f"/commission/seances/{session_id}/ouvrir").status_code == 302
+    with in_db(app) as s:
+        assert s.get(CommitteeSession, session_id).status == "open"
+
+    # the global instructor adds the AMI file: the session is no longer his alone to run
+    response = everywhere.post(f"/commission/seances/{session_id}/points",
+                               data={"item-application_id": str(ready["AMI-ECONUM-2026"][0])})
+    assert response.status_code == 302
+    with in_db(app) as s:
+        assert ready["AMI-ECONUM-2026"][0] in set(s.execute(select(AgendaItem.application_id).where(
+            AgendaItem.session_id == session_id)).scalars())
+    assert scoped.get(f"/commission/seances/{session_id}").status_code == 403
+    assert scoped.post(f"/commission/seances/{session_id}/clore").status_code == 403
+    assert everywhere.get(f"/commission/seances/{session_id}").status_code == 200
