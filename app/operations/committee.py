@@ -596,9 +596,14 @@ def decision_of(session: Session, application: Application) -> str | None:
 def visible_sessions(session: Session, user: User) -> list[CommitteeSession]:
     """Staff and finance see every session of their calls; a committee member, those of the committees he sits on."""
     stmt = select(CommitteeSession).order_by(CommitteeSession.held_at.desc())
-    if staff_call_ids(user, READER_ROLES) is None:
+    calls = staff_call_ids(user, READER_ROLES)
+    if calls is None:
         return list(session.execute(stmt).scalars())
-    return [cs for cs in session.execute(stmt).scalars() if can_view_session(user, cs)]
+    if calls:  # staff of some calls: the sessions of those calls, and those of the member's committees
+        return [cs for cs in session.execute(stmt).scalars() if can_view_session(user, cs)]
+    mine = select(CommitteeMember.committee_id).where(CommitteeMember.user_id == user.id,
+                                                      CommitteeMember.in_office.is_(True))
+    return list(session.execute(stmt.where(CommitteeSession.committee_id.in_(mine))).scalars())
 
 
 def staff_covers(user: User, cs: CommitteeSession, roles: tuple[str, ...] = STAFF_ROLES) -> bool:
