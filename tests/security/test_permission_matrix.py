@@ -550,6 +550,9 @@ OBJECT_ARGUMENTS = frozenset({"reference", "attachment_id", "session_id", "item_
                               "request_id", "invitation_id", "job_id", "view_id"})
 
 
+DEMO_REFERENCE = re.compile(r"\b(?:PIA|AMI)-\d{4}-\d{4}\b")
+
+
 def scoped_staff(app) -> int:
     """Create the other call and the three accounts; the other call's id."""
     from tests.factories import make_call, make_user
@@ -596,6 +599,10 @@ def test_staff_of_another_scope_are_refused_on_every_object_of_the_demo_calls(ap
                          f"{response.headers.get('Location', '')} — expected {'served' if served else 'refused'}")
         if role in ACCESS.get(endpoint, frozenset()) and not served:
             refused_objects += 1
+        # a list or an export served to them holds nothing of the demo calls' files
+        if (served and method == "GET" and ACCESS.get(endpoint) != EVERYONE and response.status_code == 200
+                and DEMO_REFERENCE.search(response.get_data(as_text=True))):
+            wrong.append(f"GET {path} ({endpoint}) shows {DEMO_REFERENCE.search(response.get_data(as_text=True))[0]}")
     # the check reached the routes of the role's own work on the demo objects, not only foreign ones
     assert refused_objects >= {"instructor": 25, "finance": 12, "expert": 4}[role]
     assert wrong == [], f"{account}:\n" + "\n".join(wrong)
