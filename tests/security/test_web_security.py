@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.models import Application, AuditEntry, Call, Committee, CommitteeSession, Organisation, User
+from app.models import AgendaItem, Application, AuditEntry, Call, Committee, CommitteeSession, Organisation, User
 from app.operations.demo import seed_demo
 from tests.factories import login
 from tests.journey import (APPLICANT, DEMO_PASSWORD, INSTRUCTOR, PACK, answers_for, api_headers, complete_draft_api,
@@ -262,7 +262,8 @@ def test_script_injection_in_reviews_reports_and_private_notes_is_escaped_where_
 
 def test_script_injection_in_committee_texts_and_letter_texts_is_escaped_where_shown(app, session):
     """Through the committee's and the administrators' forms: a new committee's name and a session's place
-    (staff), a member's reason for withdrawing from an item (déport) and the nature of a declared interest,
+    (staff), an agenda item's block label, a member's reason for withdrawing from an item (déport) and the
+    nature of a declared interest,
     and a call's decision-letter text edited by an administrator: shown escaped on every page rendering them."""
     from app.models import LetterTemplate, Withdrawal
 
@@ -292,6 +293,12 @@ def test_script_injection_in_committee_texts_and_letter_texts_is_escaped_where_s
     assert response.status_code == 302
     assert session.execute(select(Withdrawal.reason).where(Withdrawal.item_id == item.id)).scalar_one() == \
         f"Lien familial {XSS}"
+    # a block label (20 characters at most): the shortest payload
+    response = admin.post(item_url, data={"settings-block": "<script>alert(1)",
+                                          "settings-amount": str(item.amount_cents // 100)})
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(AgendaItem, item.id).block == "<script>alert(1)"
     siret = session.execute(select(Organisation.siret).where(Organisation.name == "Atelier Numérique de Champagne")).scalar_one()
     response = member.post("/commission/declarations", data={"siret": siret, "description": f"Actionnaire {XSS}"})
     assert response.status_code == 302
@@ -308,8 +315,10 @@ def test_script_injection_in_committee_texts_and_letter_texts_is_escaped_where_s
         "item page": (member, item_url),                                # the withdrawal's reason
         "member's declarations": (member, "/commission/declarations"),  # the interest and the withdrawal
         "letter text": (admin, letter_url),
+        "agenda with the block": (admin, f"/commission/seances/{upcoming.id}"),
+        "item page for staff": (admin, item_url),                       # the block, the withdrawal's reason
     }, {"staff home": 2, "committee page": 1, "session page": 2, "item page": 1, "member's declarations": 2,
-        "letter text": 1})
+        "letter text": 1, "agenda with the block": 1, "item page for staff": 2})
 
 
 # --------------------------------------------------------------------------- SQL injection
