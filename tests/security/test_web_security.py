@@ -263,8 +263,8 @@ def test_script_injection_in_reviews_reports_and_private_notes_is_escaped_where_
 def test_script_injection_in_committee_texts_and_letter_texts_is_escaped_where_shown(app, session):
     """Through the committee's and the administrators' forms: a new committee's name and a session's place
     (staff), an agenda item's block label, a member's reason for withdrawing from an item (déport) and the
-    nature of a declared interest,
-    and a call's decision-letter text edited by an administrator: shown escaped on every page rendering them."""
+    nature of a declared interest, and a call's decision-letter text edited by an administrator: shown
+    escaped on every page rendering them."""
     from app.models import LetterTemplate, Withdrawal
 
     seed_demo(session)
