@@ -11,6 +11,7 @@ from flask import Flask, g, has_request_context, request, session
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.routing import IntegerConverter
 
 from config import BASE_DIR, load_config
 
@@ -119,10 +120,21 @@ def register_i18n(app: Flask) -> None:
     app.login_manager.login_message_category = "info"  # type: ignore[attr-defined]
 
 
+class DatabaseIdConverter(IntegerConverter):
+    """``<int:…>`` in every route: a number a database integer can hold, else the URL matches nothing (404)
+    instead of failing in the query (SQLite and PostgreSQL refuse larger integers)."""
+
+    def __init__(self, map, fixed_digits: int = 0, min: int | None = None, max: int | None = 2**31 - 1,
+                 signed: bool = False) -> None:
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def register_blueprints(app: Flask) -> None:
     from app.blueprints import (admin, api, applicant, auth, committee, envelopes, experts, finance, instruction, letters,
                                 notifications, opendata, payments, public, reviews, workspace)
     from app.extensions import csrf
+
+    app.url_map.converters["int"] = DatabaseIdConverter  # before the rules are added
 
     app.register_blueprint(public.bp)
     app.register_blueprint(auth.bp)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField, TimeField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, StopValidation
 
 from app.formatting import lazy as _l
-from app.forms.organisations import REQUIRED, MoneyField, _siret_field
+from app.forms.organisations import REQUIRED, CountField, MoneyField, _siret_field
 
 KIND_CHOICES = [("commission_permanente", _l("Commission permanente")), ("jury", _l("Jury de sélection"))]
 TIE_CHOICES = [("chair", _l("Voix prépondérante du président")), ("reject", _l("Rejet en cas de partage"))]
@@ -17,12 +17,24 @@ ATTENDANCE_CHOICES = [("present", _l("Présent(e)")), ("represented", _l("Repré
 CHOICE_CHOICES = [("for", _l("Pour")), ("against", _l("Contre")), ("abstain", _l("Abstention"))]
 
 
+def _record_id(form, field) -> None:
+    """A number naming a record (a person): a positive database integer, else refused before any lookup."""
+    if field.data is not None and not 0 < field.data < 2**31:
+        raise StopValidation(_l("Cette personne est introuvable."))
+
+
+def _record_id_or_none(form, field) -> None:
+    """0 means « nobody »; any other value names a person."""
+    if field.data:
+        _record_id(form, field)
+
+
 class CommitteeForm(FlaskForm):
     name = StringField(_l("Nom"), validators=[DataRequired(REQUIRED), Length(max=200)])
     code = StringField(_l("Code des délibérations"), validators=[DataRequired(REQUIRED), Length(max=10)],
                        description=_l("Préfixe des numéros de délibération, par exemple CP."))
     kind = SelectField(_l("Type"), choices=KIND_CHOICES)
-    quorum = IntegerField(_l("Quorum (membres)"), validators=[Optional(), NumberRange(min=1)],
+    quorum = CountField(_l("Quorum (membres)"), validators=[Optional(), NumberRange(min=1)],
                           description=_l("Laissez vide pour la majorité des membres en exercice."))
     tie_rule = SelectField(_l("En cas de partage des voix"), choices=TIE_CHOICES)
 
@@ -57,7 +69,7 @@ class ItemSettingsForm(FlaskForm):
 class AttendanceForm(FlaskForm):
     member_id = SelectField(_l("Membre"), coerce=int, validators=[DataRequired(REQUIRED)])
     status = SelectField(_l("Présence"), choices=ATTENDANCE_CHOICES)
-    holder_id = SelectField(_l("Procuration donnée à"), coerce=int, validate_choice=False)
+    holder_id = SelectField(_l("Procuration donnée à"), coerce=int, validate_choice=False, validators=[_record_id_or_none])
 
 
 class ProxyForm(FlaskForm):
@@ -66,12 +78,12 @@ class ProxyForm(FlaskForm):
 
 class VoteForm(FlaskForm):
     key = StringField(validators=[DataRequired()])
-    voter_id = IntegerField(validators=[DataRequired()])
+    voter_id = IntegerField(validators=[DataRequired(), _record_id])
     choice = SelectField(_l("Vote"), choices=CHOICE_CHOICES)
 
 
 class WithdrawalForm(FlaskForm):
-    member_id = IntegerField(validators=[Optional()])
+    member_id = IntegerField(validators=[Optional(), _record_id])
     reason = TextAreaField(_l("Motif du déport"), validators=[Optional(), Length(max=1000)])
 
 

@@ -7,7 +7,7 @@ back in the same French format."""
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 
 from babel.numbers import NumberFormatError, format_decimal, get_group_symbol, parse_decimal
 from flask_wtf import FlaskForm
@@ -29,6 +29,10 @@ DEPARTMENT_NAMES = {
 }
 OTHER_DEPARTMENT = "other"
 _SPACES = re.compile(r"[\s\u00a0\u202f\u2009]+")
+# Above any budget (the plan is 350 M€) and within a database BIGINT: a bigger amount is a typing error.
+MAX_CENTS = 10**14 - 1
+# Above any staff count, within a database INTEGER.
+MAX_COUNT = 10_000_000
 
 
 def parse_money(text: str, locale: str | None = None) -> int:
@@ -42,12 +46,14 @@ def parse_money(text: str, locale: str | None = None) -> int:
         cleaned = _SPACES.sub("", cleaned)
     try:
         amount = parse_decimal(cleaned, locale=loc, strict=True)
-    except (NumberFormatError, InvalidOperation):
+    except (NumberFormatError, DecimalException):
         raise ValueError(str(_l("Saisissez un montant en euros, par exemple 1 234 567,89."))) from None
     if not amount.is_finite():
         raise ValueError(str(_l("Saisissez un montant en euros, par exemple 1 234 567,89.")))
     if amount < 0:
         raise ValueError(str(_l("Le montant ne peut pas être négatif.")))
+    if amount > Decimal(MAX_CENTS) / 100:  # before multiplying: "1E+999999" would overflow
+        raise ValueError(str(_l("Ce montant est trop élevé : vérifiez le nombre de chiffres.")))
     cents = amount * 100
     if cents != cents.to_integral_value():
         raise ValueError(str(_l("Le montant s'arrête aux centimes (deux chiffres après la virgule).")))
@@ -103,8 +109,10 @@ class CountField(Field):
         if not valuelist[0].strip():
             return
         text = _SPACES.sub("", valuelist[0])
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):
             raise ValueError(str(_l("Indiquez un nombre entier, par exemple 42.")))
+        if len(text) > 9 or int(text) > MAX_COUNT:
+            raise ValueError(str(_l("Ce nombre est trop grand : vérifiez le nombre de chiffres.")))
         self.data = int(text)
 
     def _value(self) -> str:

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, DecimalField, MultipleFileField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, StopValidation, ValidationError
 
 from app.forms.organisations import MONEY_HINT, REQUIRED, MoneyField, parse_money
 from app.formatting import lazy as _l
@@ -33,9 +33,15 @@ def parse_expenses(text: str) -> list[tuple[str, int]]:
     return lines
 
 
+def _finite(form, field) -> None:
+    """« NaN », « Infinity » are decimals to Python, not rates."""
+    if field.data is not None and not field.data.is_finite():
+        raise StopValidation(_l("Saisissez un nombre, par exemple 50."))
+
+
 class AgreementForm(FlaskForm):
     signed_on = DateField(_l("Date de signature"), validators=[InputRequired(REQUIRED)])
-    aid_rate = DecimalField(_l("Taux d'aide (%)"), places=2, validators=[InputRequired(REQUIRED), NumberRange(
+    aid_rate = DecimalField(_l("Taux d'aide (%)"), places=2, validators=[InputRequired(REQUIRED), _finite, NumberRange(
         min=Decimal("0.01"), max=Decimal(100), message=_l("Le taux est compris entre 0,01 et 100 %%."))],
         description=_l("Par exemple 50 pour 50 %."))
     eligible_costs_cents = MoneyField(_l("Assiette des dépenses éligibles"), validators=[InputRequired(REQUIRED)],

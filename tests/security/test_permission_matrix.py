@@ -536,3 +536,176 @@ def test_staff_api_routes_serve_their_roles_only(app):
             if served != (role in STAFF_API[rule.endpoint]) or response.status_code >= 500:
                 wrong.append(f"{role}: {method} {path}: {response.status_code}")
     assert wrong == []
+
+
+# --- Staff of the wrong scope ----------------------------------------------------------------------------------
+# Staff roles can be held on one call only (RoleAssignment.call_id). Three more accounts, built beside the demo:
+# an instructor and a finance officer who hold their role only on another call (not a demo call), and an expert
+# invited to nothing. On every route they would reach with the right scope, an object of the demo calls (a file,
+# its attachments, reviews, payment requests and letters, a call's ranking, a committee session whose agenda holds
+# the demo calls' files, its items and documents) is refused to them: 403 or 404. Routes without such an object
+# (their own lists and forms) still serve them, as they serve their role.
+SCOPED: dict[str, tuple[str, bool]] = {          # account → (its role, scoped to the other call)
+    "scoped_instructor": ("instructor", True),
+    "scoped_finance": ("finance", True),
+    "uninvited_expert": ("expert", False),
+}
+SCOPED_EMAIL = {name: f"{name.replace('_', '-')}@guichet.test" for name in SCOPED}
+# URL parts naming an object of the demo calls (or another person's: a saved view, an export job)
+OBJECT_ARGUMENTS = frozenset({"reference", "attachment_id", "session_id", "item_id", "document_id", "review_id",
+                              "request_id", "invitation_id", "job_id", "view_id"})
+
+
+DEMO_REFERENCE = re.compile(r"\b(?:PIA|AMI)-\d{4}-\d{4}\b")
+
+
+def scoped_staff(app) -> int:
+    """Create the other call and the three accounts; the other call's id."""
+    from tests.factories import make_call, make_user
+
+    with in_db(app) as s:
+        other = make_call(s, reference="AUTRE-APPEL-2026", prefix="AUT")
+        for name, (role, scoped) in SCOPED.items():
+            make_user(s, (role, other.id if scoped else None), email=SCOPED_EMAIL[name], name=name)
+        return other.id
+
+
+def touches_an_object(rule) -> bool:
+    return bool(OBJECT_ARGUMENTS & set(rule.arguments))
+
+
+def scoped_expectation(account: str, rule) -> bool:
+    """True when ``account`` must be served on ``rule``: its role may reach the endpoint, and the route names
+    no object of the demo calls (public and authentication pages serve everyone)."""
+    role = SCOPED[account][0]
+    allowed = ACCESS.get(rule.endpoint, frozenset())
+    if allowed == EVERYONE:
+        return True
+    return role in allowed and not touches_an_object(rule)
+
+
+@pytest.mark.parametrize("account", list(SCOPED))
+def test_staff_of_another_scope_are_refused_on_every_object_of_the_demo_calls(app, account):
+    values = objects(app)
+    scoped_staff(app)
+    client = app.test_client()
+    assert login(client, SCOPED_EMAIL[account]).status_code == 302
+    role = SCOPED[account][0]
+    wrong, refused_objects = [], 0
+    ordered = sorted(routes(app), key=lambda rm: (rm[1] != "GET", rm[0].endpoint == "auth.logout"))
+    for rule, method in ordered:
+        endpoint = rule.endpoint
+        path = url_for_rule(rule, values[variant_of(endpoint)], endpoint)
+        data = {"file": (io.BytesIO(b"%PDF-1.4\n"), "x.pdf")} if "upload" in endpoint else {}
+        response = client.open(path, method=method, data=data, buffered=True)
+        is_refused = refused(account, response, endpoint.startswith("api."))
+        served = scoped_expectation(account, rule)
+        if served == is_refused or response.status_code >= 500:
+            wrong.append(f"{method} {path} ({endpoint}): {response.status_code} "
+                         f"{response.headers.get('Location', '')} — expected {'served' if served else 'refused'}")
+        if role in ACCESS.get(endpoint, frozenset()) and not served:
+            refused_objects += 1
+        # a list or an export served to them holds nothing of the demo calls' files
+        if (served and method == "GET" and ACCESS.get(endpoint) != EVERYONE and response.status_code == 200
+                and DEMO_REFERENCE.search(response.get_data(as_text=True))):
+            wrong.append(f"GET {path} ({endpoint}) shows {DEMO_REFERENCE.search(response.get_data(as_text=True))[0]}")
+    # the check reached the routes of the role's own work on the demo objects, not only foreign ones
+    assert refused_objects >= {"instructor": 25, "finance": 12, "expert": 4}[role]
+    assert wrong == [], f"{account}:\n" + "\n".join(wrong)
+
+
+def test_staff_api_tokens_of_another_scope_see_nothing_of_the_demo_calls(app):
+    """The API with a token of each wrong-scope account: every route on a demo file, a demo call's ranking or a
+    session of the demo calls answers 403 or 404; the lists answer, without the demo calls' files."""
+    values = objects(app)["submitted"]
+    scoped_staff(app)
+    client = app.test_client()
+    wrong, checked = [], 0
+    for account in SCOPED:
+        response = client.post("/api/v1/tokens", json={"email": SCOPED_EMAIL[account],
+                                                       "password": "un mot de passe solide",
+                                                       "scopes": ["read", "write"]})
+        assert response.status_code == 201, account
+        headers = {"Authorization": f"Bearer {response.get_json()['token']}"}
+        for rule, method in routes(app):
+            if (not rule.endpoint.startswith("api.") or rule.endpoint == "api.call_form"  # a published call's form
+                    or not ({"reference", "session_id"} & set(rule.arguments))):
+                continue
+            path = url_for_rule(rule, values, rule.endpoint)
+            if "upload" in rule.endpoint:
+                response = client.open(path, method=method, headers=headers, data={})
+            else:
+                response = client.open(path, method=method, headers=headers, json={"conflict": False})
+            checked += 1
+            if response.status_code not in (401, 403, 404):
+                wrong.append(f"{account}: {method} {path}: {response.status_code}")
+        listed = client.get("/api/v1/applications", headers=headers)
+        if listed.status_code == 200 and listed.get_json()["items"]:
+            wrong.append(f"{account}: GET /api/v1/applications lists {len(listed.get_json()['items'])} files")
+        sessions = client.get("/api/v1/committee/sessions", headers=headers)
+        if sessions.status_code == 200 and any(s["id"] == int(values["session_id"])
+                                               for s in sessions.get_json()["items"]):
+            wrong.append(f"{account}: GET /api/v1/committee/sessions lists the demo session")
+    assert checked >= 3 * 12
+    assert wrong == []
+
+
+def test_an_instructor_of_one_call_runs_the_sessions_of_that_calls_files_only(app):
+    """The other side of the scoping: an instructor holding the role on the Pack IA only plans a session, sees
+    only the Pack IA files ready for a committee in its agenda form, puts one on the agenda (another call's
+    file is refused), runs the session; once a file of another call is on its agenda, the session is closed
+    to him (403), and so are the demo sessions (both hold files of the AMI) — while the global instructor
+    still sees them all."""
+    from tests.factories import TEST_PASSWORD, make_application, make_user
+
+    with in_db(app) as s:
+        seed_demo(s)
+        pack = s.execute(select(Application).where(Application.reference.like("PIA-%"))).scalars().first().call
+        ami = s.execute(select(Application).where(Application.reference.like("AMI-%"))).scalars().first().call
+        org = s.execute(select(Membership).where(Membership.user_id == _user(s, "applicant").id)).scalars().first() \
+            .organisation
+        ready = {}
+        for call in (pack, ami):
+            application = make_application(s, call, org, state="committee", amount_cents=30_000_00,
+                                           title=f"Prêt pour la commission ({call.reference})")
+            application.proposed_amount_cents = 25_000_00
+            ready[call.reference] = (application.id, application.reference)
+        make_user(s, ("instructor", pack.id), email="pack-instructor@guichet.test", name="Instructrice Pack IA")
+        committee_id = s.execute(select(Committee.id).where(Committee.code == "CP")).scalar_one()
+        demo_sessions = list(s.execute(select(CommitteeSession.id)).scalars())
+    pack_ref, ami_ref = ready["PACK-IA-2026"][1], ready["AMI-ECONUM-2026"][1]
+    scoped, everywhere = app.test_client(), app.test_client()
+    assert login(scoped, "pack-instructor@guichet.test", TEST_PASSWORD).status_code == 302
+    assert login(everywhere, EMAILS["instructor"], "demo").status_code == 302
+    for session_id in demo_sessions:
+        assert scoped.get(f"/commission/seances/{session_id}").status_code == 403
+        assert everywhere.get(f"/commission/seances/{session_id}").status_code == 200
+    home = scoped.get("/commission/gestion").get_data(as_text=True)
+    assert all(f"/commission/seances/{i}\"" not in home for i in demo_sessions)
+
+    response = scoped.post("/commission/seances", data={"session-committee_id": str(committee_id),
+                                                        "session-day": "2030-03-12", "session-time": "10:00",
+                                                        "session-place": "Metz"})
+    assert response.status_code == 302
+    session_id = int(re.search(r"/commission/seances/(\d+)", response.headers["Location"]).group(1))
+    page = scoped.get(f"/commission/seances/{session_id}").get_data(as_text=True)
+    assert pack_ref in page and ami_ref not in page          # the agenda form offers his call's files only
+    scoped.post(f"/commission/seances/{session_id}/points", data={"item-application_id": str(ready["AMI-ECONUM-2026"][0])})
+    scoped.post(f"/commission/seances/{session_id}/points", data={"item-application_id": str(ready["PACK-IA-2026"][0])})
+    with in_db(app) as s:
+        on_agenda = set(s.execute(select(AgendaItem.application_id).where(AgendaItem.session_id == session_id)).scalars())
+    assert on_agenda == {ready["PACK-IA-2026"][0]}
+    assert scoped.post(f"/commission/seances/{session_id}/ouvrir").status_code == 302
+    with in_db(app) as s:
+        assert s.get(CommitteeSession, session_id).status == "open"
+
+    # the global instructor adds the AMI file: the session is no longer his alone to run
+    response = everywhere.post(f"/commission/seances/{session_id}/points",
+                               data={"item-application_id": str(ready["AMI-ECONUM-2026"][0])})
+    assert response.status_code == 302
+    with in_db(app) as s:
+        assert ready["AMI-ECONUM-2026"][0] in set(s.execute(select(AgendaItem.application_id).where(
+            AgendaItem.session_id == session_id)).scalars())
+    assert scoped.get(f"/commission/seances/{session_id}").status_code == 403
+    assert scoped.post(f"/commission/seances/{session_id}/clore").status_code == 403
+    assert everywhere.get(f"/commission/seances/{session_id}").status_code == 200

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.models import Application, AuditEntry, Organisation, User
+from app.models import AgendaItem, Application, AuditEntry, Call, Committee, CommitteeSession, Organisation, User
 from app.operations.demo import seed_demo
 from tests.factories import login
 from tests.journey import (APPLICANT, DEMO_PASSWORD, INSTRUCTOR, PACK, answers_for, api_headers, complete_draft_api,
@@ -195,6 +195,130 @@ def test_script_injection_in_every_free_text_field_is_escaped_where_shown(app, o
         assert "<script>alert" not in body and "<img src=x" not in body, path
         shown += body.count("&lt;script&gt;alert(")
     assert shown >= 10  # the payloads are there, escaped
+
+
+def assert_escaped(pages: dict[str, tuple], minimum: dict[str, int]) -> None:
+    """Each page (a client and a path) holds the payload escaped at least ``minimum[name]`` times, never raw."""
+    for name, (who, path) in pages.items():
+        page = who.get(path)
+        assert page.status_code == 200, (name, path, page.status_code)
+        body = page.get_data(as_text=True)
+        assert "<script>alert" not in body and "<img src=x" not in body, f"{name}: raw payload on {path}"
+        assert body.count("&lt;script&gt;alert(") >= minimum[name], f"{name}: the payload is not shown on {path}"
+
+
+def test_script_injection_in_reviews_reports_and_private_notes_is_escaped_where_shown(app, session):
+    """Through the staff's forms: an expert's and the lead instructor's review (opinion, a comment per
+    criterion), the instruction report (the instructor's opinion, the reasons of a reduced and a refused
+    expense), the proposal's reason and a private note: stored as typed, shown escaped on the review forms,
+    the report and the file's page (notes, history); a reopened review comes back escaped to its author."""
+    from app.models import Annotation, InstructionReport, Review
+    from tests.factories import TEST_PASSWORD
+    from tests.test_reviews import GOOD, Setup
+
+    setup = Setup(session)
+    reference = setup.file.reference
+    lead, expert = app.test_client(), app.test_client()
+    assert login(lead, setup.lead.email, TEST_PASSWORD).status_code == 302
+    assert login(expert, setup.e1.email, TEST_PASSWORD).status_code == 302
+    review_url = f"/instruction/dossiers/{reference}/avis"
+    scores = {f"score-{code}": str(value) for code, value in GOOD.items()}
+    for who, name in ((expert, "Experte"), (lead, "Instructeur")):
+        response = who.post(review_url, data={**scores, **{f"comment-{code}": f"{name} {XSS}" for code in GOOD},
+                                              "opinion": f"Avis {name} {XSS}", "action": "submit"})
+        assert response.status_code == 302, text_of(response)[-600:]
+    response = lead.post(f"/instruction/dossiers/{reference}/rapport", data={
+        "decision-0": "accepted", "decision-1": "reduced", "eligible-1": "45 000,00", "reason-1": f"Réduite {XSS}",
+        "decision-2": "refused", "reason-2": f"Refusée {XSS}", "opinion": f"Avis de l'instructeur {XSS}"})
+    assert response.status_code == 302
+    response = lead.post(f"/instruction/dossiers/{reference}/rapport/proposition",
+                         data={"amount": "150 000,00", "reason": f"Proposition {XSS}"})
+    assert response.status_code == 302
+    assert lead.post(f"/instruction/dossiers/{reference}/notes", data={"body": f"Note privée {XSS}\nSuite"}).status_code == 302
+    # stored as typed (escaping is the page's work, not the database's)
+    session.expire_all()
+    reviews = session.execute(select(Review).where(Review.application_id == setup.file.id)).scalars().all()
+    assert len(reviews) == 2 and all(r.status == "submitted" and XSS in r.opinion for r in reviews)
+    assert all(XSS in text for r in reviews for text in r.comments.values())
+    report = session.execute(select(InstructionReport).where(InstructionReport.application_id == setup.file.id)).scalar_one()
+    assert XSS in report.opinion
+    assert XSS in session.execute(select(Annotation.body).where(Annotation.application_id == setup.file.id)).scalar_one()
+
+    pages = {
+        "expert's review form": (expert, review_url),      # her comments and opinion; the instructor's opinion
+        "lead's review form": (lead, review_url),
+        "report": (lead, f"/instruction/dossiers/{reference}/rapport"),  # both opinions, the reasons, the report's opinion
+        "file page": (lead, f"/instruction/dossiers/{reference}"),       # the private note, the proposal's reason
+    }
+    per_criterion = len(GOOD)
+    assert_escaped(pages, {"expert's review form": per_criterion + 2, "lead's review form": per_criterion + 2,
+                           "report": 5, "file page": 2})
+    expert_review = next(r for r in reviews if r.reviewer_id == setup.e1.id)
+    response = lead.post(f"{review_url}/{expert_review.id}/rouvrir", data={"reason": f"Réouverture {XSS}"})
+    assert response.status_code == 302
+    # (the reason is kept in the audit log of the review, shown on no page); her draft comes back to her
+    assert_escaped({"expert's reopened draft": (expert, review_url)}, {"expert's reopened draft": per_criterion + 1})
+
+
+def test_script_injection_in_committee_texts_and_letter_texts_is_escaped_where_shown(app, session):
+    """Through the committee's and the administrators' forms: a new committee's name and a session's place
+    (staff), an agenda item's block label, a member's reason for withdrawing from an item (déport) and the
+    nature of a declared interest, and a call's decision-letter text edited by an administrator: shown
+    escaped on every page rendering them."""
+    from app.models import LetterTemplate, Withdrawal
+
+    seed_demo(session)
+    session.commit()
+    admin, member = app.test_client(), app.test_client()
+    assert login(admin, "demo-admin@guichet.test", DEMO_PASSWORD).status_code == 302
+    assert login(member, "demo-committee@guichet.test", DEMO_PASSWORD).status_code == 302
+    response = admin.post("/commission/commissions", data={
+        "committee-name": f"Jury {XSS}", "committee-code": "JURY", "committee-kind": "jury",
+        "committee-quorum": "2", "committee-tie_rule": "reject"})
+    assert response.status_code == 302
+    jury = session.execute(select(Committee).where(Committee.code == "JURY")).scalar_one()
+    assert jury.name == f"Jury {XSS}"
+    response = admin.post("/commission/seances", data={
+        "session-committee_id": str(jury.id), "session-day": "2030-03-12", "session-time": "10:00",
+        "session-place": f"Salle {XSS}"})
+    assert response.status_code == 302
+    planned = session.execute(select(CommitteeSession).where(CommitteeSession.committee_id == jury.id)).scalar_one()
+    # the upcoming session of the Commission permanente (where the demo member sits), its first item
+    cp = session.execute(select(Committee).where(Committee.code == "CP")).scalar_one()
+    upcoming = session.execute(select(CommitteeSession).where(CommitteeSession.committee_id == cp.id,
+                                                              CommitteeSession.status == "planned")).scalar_one()
+    item = upcoming.items[0]
+    item_url = f"/commission/seances/{upcoming.id}/points/{item.id}"
+    response = member.post(f"{item_url}/deport", data={"reason": f"Lien familial {XSS}"})
+    assert response.status_code == 302
+    assert session.execute(select(Withdrawal.reason).where(Withdrawal.item_id == item.id)).scalar_one() == \
+        f"Lien familial {XSS}"
+    # a block label (20 characters at most): the shortest payload
+    response = admin.post(item_url, data={"settings-block": "<script>alert(1)",
+                                          "settings-amount": str(item.amount_cents // 100)})
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(AgendaItem, item.id).block == "<script>alert(1)"
+    siret = session.execute(select(Organisation.siret).where(Organisation.name == "Atelier Numérique de Champagne")).scalar_one()
+    response = member.post("/commission/declarations", data={"siret": siret, "description": f"Actionnaire {XSS}"})
+    assert response.status_code == 302
+    pack = session.execute(select(Call).where(Call.reference == "PACK-IA-2026")).scalar_one()
+    letter_url = f"/admin/appels/{pack.reference}/lettres/decision_approval"
+    response = admin.post(letter_url, data={"body": f"Madame, Monsieur,\n{XSS}\nNous avons le plaisir…"})
+    assert response.status_code == 302, text_of(response)[-600:]
+    assert XSS in session.execute(select(LetterTemplate.body).where(LetterTemplate.call_id == pack.id)).scalar_one()
+
+    assert_escaped({
+        "staff home": (admin, "/commission/gestion"),                  # the jury's name, the session's place
+        "committee page": (admin, f"/commission/commissions/{jury.id}"),
+        "session page": (admin, f"/commission/seances/{planned.id}"),
+        "item page": (member, item_url),                                # the withdrawal's reason
+        "member's declarations": (member, "/commission/declarations"),  # the interest and the withdrawal
+        "letter text": (admin, letter_url),
+        "agenda with the block": (admin, f"/commission/seances/{upcoming.id}"),
+        "item page for staff": (admin, item_url),                       # the block, the withdrawal's reason
+    }, {"staff home": 2, "committee page": 1, "session page": 2, "item page": 1, "member's declarations": 2,
+        "letter text": 1, "agenda with the block": 1, "item page for staff": 2})
 
 
 # --------------------------------------------------------------------------- SQL injection

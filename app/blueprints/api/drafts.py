@@ -68,6 +68,10 @@ def _visible_call(reference: str) -> Call | None:
     return call
 
 
+# The largest number a database takes as an integer everywhere (SQLite and PostgreSQL's INTEGER).
+MAX_VERSION = 2**31 - 1
+
+
 @bp.get("/calls/<reference>/form")
 @token_required("read")
 def call_form(reference: str):
@@ -76,9 +80,10 @@ def call_form(reference: str):
         return api_error(404, _("Appel introuvable."))
     number = request.args.get("version")
     if number is not None:
-        if not number.isdigit():
+        if not (number.isascii() and number.isdigit()):
             return api_error(422, _("« version » doit être un nombre entier."))
-        version = drafts.form_version(db.session, call, int(number))
+        # beyond a database integer no version exists (and the query would fail)
+        version = drafts.form_version(db.session, call, int(number)) if int(number) <= MAX_VERSION else None
     else:
         version = drafts.current_form(db.session, call)
     if version is None:
