@@ -347,6 +347,58 @@ class TextBlock(Flowable):
         canvas.drawText(text)
 
 
+class Rows(Flowable):
+    """A table of short plain-text rows (a letter's references, its amounts), drawn as
+    ``Layout.table`` draws them — the same column widths, cell padding (6 pt left and
+    right, 3 pt above and below), cells aligned to the top and a thin grey rule under
+    each row — without ReportLab's general ``Table`` machinery, which was the largest
+    part of a letter's drawing left (bench/FINDINGS.md). Splits between rows only: for
+    rows that may be taller than a page, use ``Layout.table``."""
+
+    PAD_X, PAD_Y = 6, 3
+    RULE = colors.HexColor("#bbbbbb")
+
+    def __init__(self, cells: list[list[TextBlock]], widths: list[float]) -> None:
+        super().__init__()
+        self.cells, self.widths = cells, widths
+        self.heights: list[float] = []
+        self.width = self.height = 0
+
+    def wrap(self, availWidth, availHeight):  # noqa: N803 - ReportLab's names
+        self.heights = [max(cell.wrap(w - 2 * self.PAD_X, availHeight)[1] for cell, w in zip(row, self.widths))
+                        + 2 * self.PAD_Y for row in self.cells]
+        self.width, self.height = sum(self.widths), sum(self.heights)
+        return self.width, self.height
+
+    def split(self, availWidth, availHeight):  # noqa: N803
+        self.wrap(availWidth, availHeight)
+        used, fit = 0.0, 0
+        for height in self.heights:
+            if used + height > availHeight:
+                break
+            used, fit = used + height, fit + 1
+        if fit == 0:
+            return []
+        if fit == len(self.cells):
+            return [self]
+        return [Rows(self.cells[:fit], self.widths), Rows(self.cells[fit:], self.widths)]
+
+    def draw(self):
+        canvas = self.canv
+        top = self.height
+        for row, height in zip(self.cells, self.heights):
+            x = 0.0
+            for cell, width in zip(row, self.widths):
+                cell.drawOn(canvas, x + self.PAD_X, top - self.PAD_Y - cell.height)
+                x += width
+            top -= height
+            canvas.saveState()
+            canvas.setStrokeColor(self.RULE)
+            canvas.setLineWidth(0.3)
+            canvas.line(0, top, self.width, top)
+            canvas.restoreState()
+
+
 _STYLES: dict[tuple[str, str], dict[str, ParagraphStyle]] = {}
 
 
@@ -391,6 +443,13 @@ class Layout:
         if style.alignment not in (TA_LEFT, TA_RIGHT) or style.firstLineIndent:  # not a style of ours
             return Paragraph(_text(text).replace("\n", "<br/>") if breaks else _text(text), style)
         return TextBlock(str(text), style, breaks=breaks)
+
+    def rows(self, rows: list[list[object]], widths: list[float]) -> Flowable:
+        """Short plain-text rows drawn as ``table`` draws them, faster (``Rows``)."""
+        cells = [[c if isinstance(c, TextBlock) else self.p(c) for c in row] for row in rows]
+        if all(isinstance(c, TextBlock) for row in cells for c in row):
+            return Rows(cells, widths)
+        return self.table(rows, widths)
 
     def table(self, rows: list[list[object]], widths: list[float], header: bool = False) -> Table:
         data = [[c if isinstance(c, Flowable) else self.p(c) for c in row] for row in rows]
@@ -572,25 +631,43 @@ def _parties_and_reason(session: Session, application: Application, names: tuple
     """The reason of the file's latest transition among ``names`` (as ``_transition_reason``), with its
     organisation and call when they are not loaded yet, in one query instead of three (a letter's job
     gets the file alone)."""
-    from sqlalchemy import inspect
+    return _decision_facts(session, application, names)[0]
+
+
+def _decision_facts(session: Session, application: Application, names: tuple[str, ...],
+                    letter_kind: str | None = None) -> tuple[str, str | None, str | None]:
+    """What a decision letter reads besides the file — the reason of its latest transition among
+    ``names``, the call's text of ``letter_kind`` (None: the default text) and the conditions of the
+    committee's approval — with the file's organisation and call when they are not loaded yet: one
+    query instead of five."""
+    from sqlalchemy import case, inspect
     from sqlalchemy.orm.attributes import set_committed_value
 
-    from app.models import Call, Organisation
+    from app.letters import text_query
+    from app.models import AgendaItem, Call, Organisation
+    from app.operations.committee import approval_conditions
 
     if not {"organisation", "call"} <= inspect(application).unloaded:
-        return _transition_reason(session, application, names)
-    organisation, call, reason = session.execute(  # by the file's own keys, as the lazy loads would
-        select(Organisation, Call, _reason_query(application, names).scalar_subquery())
+        text = session.execute(text_query(application.call_id, letter_kind)).scalar() if letter_kind else None
+        return (_transition_reason(session, application, names), text,
+                approval_conditions(session, application) if letter_kind else None)
+    conditions = (select(case((AgendaItem.decision == "approved", AgendaItem.conditions), else_=None))
+                  .where(AgendaItem.application_id == application.id, AgendaItem.decision.is_not(None))
+                  .order_by(AgendaItem.decided_at.desc(), AgendaItem.id.desc()).limit(1))
+    extra = [text_query(application.call_id, letter_kind).scalar_subquery(), conditions.scalar_subquery()] \
+        if letter_kind else []
+    row = session.execute(  # by the file's own keys, as the lazy loads would
+        select(Organisation, Call, _reason_query(application, names).scalar_subquery(), *extra)
         .join(Call, Call.id == application.call_id).where(Organisation.id == application.organisation_id)).one()
-    set_committed_value(application, "organisation", organisation)
-    set_committed_value(application, "call", call)
-    return reason or ""
+    set_committed_value(application, "organisation", row[0])
+    set_committed_value(application, "call", row[1])
+    return (row[2] or "", row[3] if letter_kind else None, row[4] if letter_kind else None)
 
 
 def _letter_head(layout: Layout, application: Application, title: str) -> list:
     org, call = application.organisation, application.call
     story: list = [layout.p(title, layout.h1)]
-    story.append(layout.table([
+    story.append(layout.rows([
         ["Référence du dossier", application.reference],
         ["Délibération", application.deliberation_number or "—"],
         ["Date de la décision", local_date(application.decided_on, "fr") if application.decided_on else "—"],
@@ -620,24 +697,22 @@ def render_decision_letter(session: Session, application: Application) -> bytes:
     """Notification of the committee's decision: approval (amount in figures and
     in words, conditions, payment terms) or refusal (reasons); the deliberation
     number and the means and time limit of appeal in both cases."""
-    from app.letters import decision_amount, fill, needs_agreement, text_for, values_for
-    from app.operations.committee import approval_conditions
+    from app.letters import DEFAULT_TEXTS, decision_amount, fill, needs_agreement, values_for
 
     refused = is_refusal(application)
     kind = "decision_refusal" if refused else "decision_approval"
-    reasons = _parties_and_reason(session, application, ("reject",) if refused else ("approve",))
+    reasons, body, conditions = _decision_facts(session, application, ("reject",) if refused else ("approve",), kind)
     values = values_for(application, reasons)
     layout = Layout("Notification de décision", application.reference)
     story = _letter_head(layout, application, "Notification de décision")
-    story += _paragraphs(layout, fill(text_for(session, application.call_id, kind), values))
+    story += _paragraphs(layout, fill(body or DEFAULT_TEXTS[kind], values))
     amount = decision_amount(application)
     if not refused and amount:
         story.append(layout.p("Montant de l'aide", layout.h2))
-        story.append(layout.table([  # the same amount as the text's, formatted once (values_for)
+        story.append(layout.rows([  # the same amount as the text's, formatted once (values_for)
             ["En chiffres", values["montant"]],
             ["En lettres", values["montant_lettres"]],
         ], [55 * mm, 119 * mm]))
-        conditions = approval_conditions(session, application)
         if conditions:
             story.append(layout.p("Conditions particulières", layout.h2))
             story.append(layout.p("La commission a assorti sa décision des conditions suivantes :"))

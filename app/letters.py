@@ -139,10 +139,13 @@ def check_text(text: str, kind: str | None = None) -> str:
     return text.strip()
 
 
+def text_query(call_id: int, kind: str):
+    """The call's own text of ``kind`` (no row: the default text applies)."""
+    return select(LetterTemplate.body).where(LetterTemplate.call_id == call_id, LetterTemplate.kind == kind)
+
+
 def text_for(session: Session, call_id: int, kind: str) -> str:
-    row = session.execute(select(LetterTemplate.body).where(
-        LetterTemplate.call_id == call_id, LetterTemplate.kind == kind)).scalar()
-    return row or DEFAULT_TEXTS[kind]
+    return session.execute(text_query(call_id, kind)).scalar() or DEFAULT_TEXTS[kind]
 
 
 def amount_in_words(cents: int) -> str:

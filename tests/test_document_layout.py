@@ -149,9 +149,9 @@ def test_font_subsets_are_kept_for_the_next_letter_and_the_pdf_is_the_same(app, 
     assert cached == plain
 
 
-def test_a_decision_letter_for_a_file_loaded_alone_reads_it_in_two_queries(app, session):
-    """As the letters job does: the file alone in the session; its organisation, call and the reason
-    of the decision come in one query, the call's letter text in another."""
+def test_a_decision_letter_for_a_file_loaded_alone_reads_it_in_one_query(app, session):
+    """As the letters job does: the file alone in the session; its organisation, call, the reason of
+    the decision, the call's letter text and the approval's conditions come in one query."""
     from sqlalchemy import event
 
     from app import audit
@@ -177,7 +177,7 @@ def test_a_decision_letter_for_a_file_loaded_alone_reads_it_in_two_queries(app, 
         text = flat(render_decision_letter(session, application))
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
-    assert len(statements) == 2, statements
+    assert len(statements) == 1, statements
     assert "Le projet ne relève pas de l'intelligence artificielle." in text
     assert organisation in text and "CP-2026-11-0044" in text and "n'a pas retenu" in text
 
