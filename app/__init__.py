@@ -207,6 +207,29 @@ def register_errorhandlers(app: Flask) -> None:
     for code in messages:
         app.register_error_handler(code, lambda exc, code=code: render(code))
 
+    def holds_nul(value) -> bool:
+        if isinstance(value, str):
+            return "\x00" in value
+        if isinstance(value, dict):
+            return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+        if isinstance(value, list):
+            return any(holds_nul(v) for v in value)
+        return False
+
+    @app.before_request
+    def refuse_nul_characters():
+        """A NUL character never comes from someone typing, and PostgreSQL's text
+        cannot hold one: refused at the door (400, in French) rather than failing
+        in the database."""
+        sent = [*request.args.lists()]
+        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+            sent += [*request.form.lists()]
+            if request.is_json and holds_nul(request.get_json(silent=True)):
+                return render(400, _("Le texte envoyé contient un caractère non autorisé (caractère nul)."))
+        if any(holds_nul(key) or holds_nul(values) for key, values in sent):
+            return render(400, _("Le texte envoyé contient un caractère non autorisé (caractère nul)."))
+        return None
+
     @app.errorhandler(UserFacingError)
     def user_facing(exc: UserFacingError):
         return render(exc.status, exc.message)

@@ -369,3 +369,25 @@ def test_sql_injection_in_filters_and_search_finds_nothing_and_changes_nothing(a
         after = (s.scalar(select(func.count(Application.id))), s.scalar(select(func.count(User.id))),
                  s.scalar(select(func.count(Organisation.id))), s.scalar(select(func.count(AuditEntry.id))))
     assert after == before
+
+
+# --- NUL characters -------------------------------------------------------------------------------------
+
+def test_a_nul_character_is_refused_at_the_door_in_french(app, client, session):
+    """Nobody types a NUL character and PostgreSQL's text cannot hold one (the forms' fuzzing found the
+    500s it caused there): forms, query strings and JSON bodies holding one are refused with 400."""
+    from tests.factories import make_user
+
+    user = make_user(session, "admin")
+    session.commit()
+    before = session.execute(select(func.count(AuditEntry.id))).scalar_one()
+    response = client.post("/connexion", data={"email": f"{user.email}\x00", "password": "x"})
+    assert response.status_code == 400
+    assert "caractère non autorisé" in response.get_data(as_text=True)
+    assert client.get("/appels/?q=vision\x00").status_code == 400
+    response = client.post("/api/v1/applications", json={"call": "PACK-IA-2026", "title": "Titre\x00"})
+    assert response.status_code == 400 and "caractère nul" in response.get_json()["error"]["message"]
+    assert session.execute(select(func.count(AuditEntry.id))).scalar_one() == before  # nothing recorded
+    assert login(client, user.email).status_code == 302  # the same form without it works
+    response = client.post("/admin/appels/PACK-IA-2026/lettres/decision_approval", data={"body": "Texte\x00"})
+    assert response.status_code == 400
