@@ -230,4 +230,4 @@ class LinkedUndertakingForm(FlaskForm):
                         description=_l("9 chiffres, par exemple celui de la société mère ou d'une filiale."),
                         render_kw={"inputmode": "numeric", "autocomplete": "off"})
     relation = StringField(_l("Nature du lien"), validators=[DataRequired(REQUIRED), Length(max=200)],
-                           description=_l("Par exemple : société mère détenant 60 % du capital ; filiale détenue à 100 %."))
+                           description=_l("Par exemple : société mère détenant la majorité du capital ; filiale détenue en totalité."))
