@@ -74,7 +74,8 @@ def test_no_api_operation_answers_500(app, account):
     for operation in every:
         operations += 1
 
-        @settings(max_examples=10, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @settings(max_examples=10, deadline=None, database=None, derandomize=True,  # the same draws every run
+                  suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy(), data=st.data())
         def call(case, data):
             for name in case.path_parameters:
@@ -97,8 +98,13 @@ def test_no_api_operation_answers_500(app, account):
     assert operations >= 15
     # The token worked (answers served) and generated input reached the validators.
     assert EXPECTED_STATUSES[account] <= statuses, statuses
-    # with a real object in the path, the role's own operations answered
-    assert SERVED[account] <= served, sorted(served)
+    # with a real object in the path, the role's own operations answer (asked once more with the first real
+    # object when the fuzz's draws did not put one in: which values it draws is left to chance)
+    for path in SERVED[account] - served:
+        name = path.split("{")[1].split("}")[0]
+        value = real["call_reference" if path.startswith("/calls/") else name][0]
+        response = client.get(f"/api/v1{path.replace('{' + name + '}', value)}", headers=headers)
+        assert response.status_code == 200, (path, response.status_code, response.get_data(as_text=True)[:300])
     assert failures == [], "\n".join(sorted(set(failures))[:30])
 
 
