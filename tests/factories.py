@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from contextlib import contextmanager
 from datetime import timedelta
 
 from app.models import (Application, Axis, Call, ConflictDeclaration, ExpertInvitation, Membership, Organisation, Plan,
@@ -109,3 +110,20 @@ def declare_no_conflict(client, reference: str):
     response = client.post(f"/instruction/dossiers/{reference}/conflit", data={"conflict": "no"})
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
     return response
+
+
+@contextmanager
+def recorded_statements(engine):
+    """The SQL statements sent on ``engine`` inside the block, in order."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

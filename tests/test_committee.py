@@ -458,10 +458,9 @@ def test_an_approval_carries_its_conditions_into_the_audit_the_letter_and_the_mi
 
     # As the letters job renders it (the file alone in the session): one query brings the organisation, the
     # call, the reason, the call's own text and the conditions, and the letter says the same.
-    from sqlalchemy import event
-
     from app.extensions import db
     from app.models import Application, LetterTemplate
+    from tests.factories import recorded_statements
 
     session.add(LetterTemplate(call_id=granted.application.call_id, kind="decision_approval",
                                body="Texte propre à l'appel : aide accordée au dossier {reference}."))
@@ -469,16 +468,8 @@ def test_an_approval_carries_its_conditions_into_the_audit_the_letter_and_the_mi
     application_id, reference = granted.application.id, granted.application.reference
     session.expunge_all()
     application = session.get(Application, application_id)
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with recorded_statements(db.engine) as statements:
         alone = " ".join(pdf_text(render_decision_letter(session, application)).split())
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
     assert len(statements) == 1, statements
     assert f"Texte propre à l'appel : aide accordée au dossier {reference}." in alone and KBIS in alone
 

@@ -152,12 +152,11 @@ def test_font_subsets_are_kept_for_the_next_letter_and_the_pdf_is_the_same(app, 
 def test_a_decision_letter_for_a_file_loaded_alone_reads_it_in_one_query(app, session):
     """As the letters job does: the file alone in the session; its organisation, call, the reason of
     the decision, the call's letter text and the approval's conditions come in one query."""
-    from sqlalchemy import event
-
     from app import audit
     from app.documents import render_decision_letter
     from app.extensions import db
     from app.models import Application
+    from tests.factories import recorded_statements
     from tests.test_letters import decided, flat
 
     application = decided(session, state="rejected", number="CP-2026-11-0044")
@@ -167,16 +166,8 @@ def test_a_decision_letter_for_a_file_loaded_alone_reads_it_in_one_query(app, se
     application_id, organisation = application.id, application.organisation.name
     session.expunge_all()
     application = session.get(Application, application_id)
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with recorded_statements(db.engine) as statements:
         text = flat(render_decision_letter(session, application))
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
     assert len(statements) == 1, statements
     assert "Le projet ne relève pas de l'intelligence artificielle." in text
     assert organisation in text and "CP-2026-11-0044" in text and "n'a pas retenu" in text
