@@ -6,6 +6,7 @@ version; older versions are kept."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import re
@@ -324,13 +325,19 @@ class TextBlock(Flowable):
         return max(widths, default=0) + style.leftIndent + style.rightIndent
 
     def draw(self):
+        self.draw_text(self.canv, 0, 0)
+
+    def draw_text(self, canvas, x: float, y: float) -> None:
+        """Draw the wrapped block with its bottom left corner at (x, y) of the canvas's current
+        coordinates, without the state saved and the origin moved that ``drawOn`` costs (the cells of
+        ``Rows``); the fill colour is left at the style's."""
         if not self._lines:
             return
-        style, canvas = self.style, self.canv
+        style = self.style
         canvas.setFillColor(style.textColor)
         right = style.alignment == TA_RIGHT
         # one text object, each line moved down by the leading, as Paragraph draws its lines
-        text = canvas.beginText(style.leftIndent, self.height - style.fontSize)
+        text = canvas.beginText(x + style.leftIndent, y + self.height - style.fontSize)
         text.setFont(style.fontName, style.fontSize, style.leading)
         for spare, line in self._lines:
             spaces = line.count(" ") + line.count("\u00a0")
@@ -348,19 +355,23 @@ class TextBlock(Flowable):
 
 
 class Rows(Flowable):
-    """A table of short plain-text rows (a letter's references, its amounts), drawn as
-    ``Layout.table`` draws them — the same column widths, cell padding (6 pt left and
-    right, 3 pt above and below), cells aligned to the top and a thin grey rule under
-    each row — without ReportLab's general ``Table`` machinery, which was the largest
-    part of a letter's drawing left (bench/FINDINGS.md). Splits between rows only: for
-    rows that may be taller than a page, use ``Layout.table``."""
+    """A table of short plain-text rows (a letter's references, its amounts, its payment
+    schedule), drawn as ``Layout.table`` draws them — the same column widths, cell padding
+    (6 pt left and right, 3 pt above and below), cells aligned to the top, a thin grey rule
+    under each row, centred on the frame as a ``Table`` is, with ``header`` the first row on
+    a pale blue background and repeated at the top of each page — without ReportLab's
+    general ``Table`` machinery, which was the largest part of a letter's drawing left
+    (bench/FINDINGS.md). Splits between rows only: for rows that may be taller than a page,
+    use ``Layout.table``."""
 
     PAD_X, PAD_Y = 6, 3
     RULE = colors.HexColor("#bbbbbb")
+    HEADER = colors.HexColor("#e8edf5")
 
-    def __init__(self, cells: list[list[TextBlock]], widths: list[float]) -> None:
+    def __init__(self, cells: list[list[TextBlock]], widths: list[float], header: bool = False) -> None:
         super().__init__()
-        self.cells, self.widths = cells, widths
+        self.hAlign = "CENTER"  # as Table's: a table as wide as the frame overhangs its padding evenly
+        self.cells, self.widths, self.header = cells, widths, header
         self.heights: list[float] = []
         self.width = self.height = 0
 
@@ -377,19 +388,25 @@ class Rows(Flowable):
             if used + height > availHeight:
                 break
             used, fit = used + height, fit + 1
-        if fit == 0:
+        if fit == 0 or (self.header and fit == 1):  # a header alone is not left at the foot of a page
             return []
         if fit == len(self.cells):
             return [self]
-        return [Rows(self.cells[:fit], self.widths), Rows(self.cells[fit:], self.widths)]
+        rest = ([self.cells[0]] if self.header else []) + self.cells[fit:]
+        return [Rows(self.cells[:fit], self.widths, self.header), Rows(rest, self.widths, self.header)]
 
     def draw(self):
         canvas = self.canv
         top = self.height
+        if self.header and self.cells:
+            canvas.saveState()
+            canvas.setFillColor(self.HEADER)
+            canvas.rect(0, top - self.heights[0], self.width, self.heights[0], stroke=0, fill=1)
+            canvas.restoreState()
         for row, height in zip(self.cells, self.heights):
             x = 0.0
             for cell, width in zip(row, self.widths):
-                cell.drawOn(canvas, x + self.PAD_X, top - self.PAD_Y - cell.height)
+                cell.draw_text(canvas, x + self.PAD_X, top - self.PAD_Y - cell.height)
                 x += width
             top -= height
             canvas.saveState()
@@ -398,6 +415,9 @@ class Rows(Flowable):
             canvas.line(0, top, self.width, top)
             canvas.restoreState()
 
+
+# What ``Layout._compose`` lays out (the rest goes through Platypus).
+_COMPOSABLE = (TextBlock, Rows, Spacer)
 
 _STYLES: dict[tuple[str, str], dict[str, ParagraphStyle]] = {}
 
@@ -444,12 +464,12 @@ class Layout:
             return Paragraph(_text(text).replace("\n", "<br/>") if breaks else _text(text), style)
         return TextBlock(str(text), style, breaks=breaks)
 
-    def rows(self, rows: list[list[object]], widths: list[float]) -> Flowable:
+    def rows(self, rows: list[list[object]], widths: list[float], header: bool = False) -> Flowable:
         """Short plain-text rows drawn as ``table`` draws them, faster (``Rows``)."""
         cells = [[c if isinstance(c, TextBlock) else self.p(c) for c in row] for row in rows]
         if all(isinstance(c, TextBlock) for row in cells for c in row):
-            return Rows(cells, widths)
-        return self.table(rows, widths)
+            return Rows(cells, widths, header)
+        return self.table(rows, widths, header)
 
     def table(self, rows: list[list[object]], widths: list[float], header: bool = False) -> Table:
         data = [[c if isinstance(c, Flowable) else self.p(c) for c in row] for row in rows]
@@ -474,13 +494,90 @@ class Layout:
         canvas.drawString(18 * mm, 10 * mm, f"{self.title} — {self.reference}")
         canvas.restoreState()
 
-    def build(self, story: list) -> bytes:
+    def _doc(self, buffer: io.BytesIO) -> SimpleDocTemplate:
+        return SimpleDocTemplate(buffer, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=30 * mm,
+                                 bottomMargin=18 * mm, title=f"{self.title} {self.reference}", author="Région Grand Est")
+
+    def build(self, story: list, platypus: bool = False) -> bytes:
+        """The PDF of ``story``. A story made only of ``TextBlock``, ``Rows`` and ``Spacer`` (the letters)
+        is laid out by ``_compose``, which gives the same pages as Platypus without its machinery;
+        any other story — or ``platypus`` — goes through Platypus's ``SimpleDocTemplate``."""
+        if not platypus and all(type(f) in _COMPOSABLE and not f.getKeepWithNext() for f in story):
+            return self._compose(story)
         buffer = io.BytesIO()
-        doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=30 * mm,
-                                bottomMargin=18 * mm, title=f"{self.title} {self.reference}", author="Région Grand Est")
         font = self.regular
-        doc.build(list(story), onFirstPage=self._page, onLaterPages=self._page,
-                  canvasmaker=lambda *a, **k: NumberedCanvas(*a, font=font, **k))
+        self._doc(buffer).build(list(story), onFirstPage=self._page, onLaterPages=self._page,
+                                canvasmaker=lambda *a, **k: NumberedCanvas(*a, font=font, **k))
+        return buffer.getvalue()
+
+    def _compose(self, story: list) -> bytes:
+        """Lay ``story`` out as ``SimpleDocTemplate`` lays it out in its one frame a page — the frame's 6 pt
+        padding, no space before the first flowable of a page, a flowable's space before reduced by the
+        space after the one above it (ReportLab's ``overlapAttachedSpace``), a flowable that does not fit
+        split or moved to the next page — then draw the pages, each with its band and its « Page n / N »:
+        the number of pages is known before the first page is drawn, so no page is kept aside as
+        ``NumberedCanvas`` keeps them. Only for flowables whose layout depends on the width alone and
+        is kept until drawn (``_COMPOSABLE``)."""
+        from reportlab.platypus.doctemplate import LayoutError
+
+        buffer = io.BytesIO()
+        doc = self._doc(buffer)
+        doc._calc()
+        pad = 6  # Frame's default paddings
+        x, width = doc.leftMargin + pad, doc.width - 2 * pad
+        top, bottom = doc.bottomMargin + doc.height - pad, doc.bottomMargin + pad
+        pages: list[list[tuple[Flowable, float, float, float]]] = [[]]
+        y, at_top, space_after = top, True, 0.0
+        postponed: set[int] = set()
+
+        def room(flowable: Flowable) -> tuple[float, float]:
+            before = 0.0 if at_top else max(flowable.getSpaceBefore() - space_after, 0)
+            return before, y - bottom - before
+
+        def add(flowable: Flowable) -> bool:
+            nonlocal y, at_top, space_after
+            before, height = room(flowable)
+            if height <= 0:
+                return False
+            w, h = flowable.wrap(width, height)
+            if y - h - before < bottom - 1e-6:
+                return False
+            pages[-1].append((flowable, x, y - h - before, width - w))
+            space_after = flowable.getSpaceAfter()
+            below = y - h - before - space_after
+            if below != y:
+                at_top = False
+            y = below
+            return True
+
+        pending = list(story)
+        while pending:
+            flowable = pending.pop(0)
+            if add(flowable):
+                continue
+            _before, height = room(flowable)
+            parts = flowable.split(width, height) if height > 0 else []
+            if parts:
+                if not add(parts[0]):
+                    raise LayoutError(f"{type(flowable).__name__} split but its first part does not fit")
+                pending[0:0] = parts[1:]
+            elif id(flowable) in postponed:
+                raise LayoutError(f"{type(flowable).__name__} too large for a page")
+            else:  # to the top of the next page
+                postponed.add(id(flowable))
+                pending.insert(0, flowable)
+                pages.append([])
+                y, at_top, space_after = top, True, 0.0
+
+        canvas = doc._makeCanvas(filename=buffer, canvasmaker=Canvas)
+        total = len(pages)
+        for number, placed in enumerate(pages, start=1):
+            self._page(canvas, doc)
+            for flowable, fx, fy, spare in placed:
+                flowable.drawOn(canvas, fx, fy, _sW=spare)
+            _page_number(canvas, self.regular, number, total)
+            canvas.showPage()
+        canvas.save()
         return buffer.getvalue()
 
 
@@ -501,13 +598,17 @@ class NumberedCanvas(Canvas):
         total = len(self._pages)
         for state in self._pages:
             self.__dict__.update(state)
-            self.saveState()
-            self.setFont(self._font, 8)
-            self.setFillColor(colors.HexColor("#333333"))
-            self.drawRightString(A4[0] - 18 * mm, 10 * mm, f"Page {self._pageNumber} / {total}")
-            self.restoreState()
+            _page_number(self, self._font, self._pageNumber, total)
             super().showPage()
         super().save()
+
+
+def _page_number(canvas: Canvas, font: str, number: int, total: int) -> None:
+    canvas.saveState()
+    canvas.setFont(font, 8)
+    canvas.setFillColor(colors.HexColor("#333333"))
+    canvas.drawRightString(A4[0] - 18 * mm, 10 * mm, f"Page {number} / {total}")
+    canvas.restoreState()
 
 
 def _size(n: int) -> str:
@@ -620,18 +721,37 @@ def _paragraphs(layout: Layout, text: str) -> list:
 
 
 def _reason_query(application: Application, names: tuple[str, ...]):
+    return _reason_of(application.reference, names)
+
+
+def _reason_of(reference, names: tuple[str, ...]):
+    """The reason of the latest transition among ``names`` of the file ``reference`` (a value or a
+    bound parameter)."""
     from app.models import AuditEntry
 
     return (select(AuditEntry.reason).where(
-        AuditEntry.object_type == "application", AuditEntry.object_id == application.reference,
+        AuditEntry.object_type == "application", AuditEntry.object_id == reference,
         AuditEntry.action.in_([f"transition:{n}" for n in names])).order_by(AuditEntry.id.desc()).limit(1))
 
 
-def _parties_and_reason(session: Session, application: Application, names: tuple[str, ...]) -> str:
-    """The reason of the file's latest transition among ``names`` (as ``_transition_reason``), with its
-    organisation and call when they are not loaded yet, in one query instead of three (a letter's job
-    gets the file alone)."""
-    return _decision_facts(session, application, names)[0]
+@functools.lru_cache(maxsize=32)
+def _facts_statement(names: tuple[str, ...], letter_kind: str | None):
+    """``_decision_facts``'s query, built once per transitions and kind of letter; the file's keys are
+    bound when it runs (``application_id``, ``call_id``, ``organisation_id``, ``reference``)."""
+    from sqlalchemy import bindparam, case
+
+    from app.letters import text_query
+    from app.models import AgendaItem, Call, Organisation
+
+    extra = []
+    if letter_kind:
+        conditions = (select(case((AgendaItem.decision == "approved", AgendaItem.conditions), else_=None))
+                      .where(AgendaItem.application_id == bindparam("application_id"),
+                             AgendaItem.decision.is_not(None))
+                      .order_by(AgendaItem.decided_at.desc(), AgendaItem.id.desc()).limit(1))
+        extra = [text_query(bindparam("call_id"), letter_kind).scalar_subquery(), conditions.scalar_subquery()]
+    return (select(Organisation, Call, _reason_of(bindparam("reference"), names).scalar_subquery(), *extra)
+            .join(Call, Call.id == bindparam("call_id")).where(Organisation.id == bindparam("organisation_id")))
 
 
 def _decision_facts(session: Session, application: Application, names: tuple[str, ...],
@@ -640,25 +760,19 @@ def _decision_facts(session: Session, application: Application, names: tuple[str
     ``names``, the call's text of ``letter_kind`` (None: the default text) and the conditions of the
     committee's approval — with the file's organisation and call when they are not loaded yet: one
     query instead of five."""
-    from sqlalchemy import case, inspect
+    from sqlalchemy import inspect
     from sqlalchemy.orm.attributes import set_committed_value
 
     from app.letters import text_query
-    from app.models import AgendaItem, Call, Organisation
     from app.operations.committee import approval_conditions
 
     if not {"organisation", "call"} <= inspect(application).unloaded:
         text = session.execute(text_query(application.call_id, letter_kind)).scalar() if letter_kind else None
         return (_transition_reason(session, application, names), text,
                 approval_conditions(session, application) if letter_kind else None)
-    conditions = (select(case((AgendaItem.decision == "approved", AgendaItem.conditions), else_=None))
-                  .where(AgendaItem.application_id == application.id, AgendaItem.decision.is_not(None))
-                  .order_by(AgendaItem.decided_at.desc(), AgendaItem.id.desc()).limit(1))
-    extra = [text_query(application.call_id, letter_kind).scalar_subquery(), conditions.scalar_subquery()] \
-        if letter_kind else []
-    row = session.execute(  # by the file's own keys, as the lazy loads would
-        select(Organisation, Call, _reason_query(application, names).scalar_subquery(), *extra)
-        .join(Call, Call.id == application.call_id).where(Organisation.id == application.organisation_id)).one()
+    row = session.execute(_facts_statement(names, letter_kind), {  # by the file's own keys, as lazy loads would
+        "application_id": application.id, "call_id": application.call_id,
+        "organisation_id": application.organisation_id, "reference": application.reference}).one()
     set_committed_value(application, "organisation", row[0])
     set_committed_value(application, "call", row[1])
     return (row[2] or "", row[3] if letter_kind else None, row[4] if letter_kind else None)
@@ -679,14 +793,14 @@ def _letter_head(layout: Layout, application: Application, title: str) -> list:
     return story
 
 
-def _schedule_table(layout: Layout, amount: int) -> Table:
+def _schedule_table(layout: Layout, amount: int) -> Flowable:
     from app.letters import payment_schedule
 
     rows: list[list[object]] = [["Échéance", "Montant maximal"]]
     for step in payment_schedule(amount):
         rows.append([step.label, layout.p(money(step.amount_cents, "fr"), layout.right)])
     rows.append([layout.p("Total", layout.label), layout.p(money(amount, "fr"), layout.right)])
-    return layout.table(rows, [119 * mm, 55 * mm], header=True)
+    return layout.rows(rows, [119 * mm, 55 * mm], header=True)
 
 
 def is_refusal(application: Application) -> bool:

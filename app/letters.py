@@ -139,8 +139,9 @@ def check_text(text: str, kind: str | None = None) -> str:
     return text.strip()
 
 
-def text_query(call_id: int, kind: str):
-    """The call's own text of ``kind`` (no row: the default text applies)."""
+def text_query(call_id, kind: str):
+    """The call's own text of ``kind`` (no row: the default text applies); ``call_id`` a value or a
+    bound parameter."""
     return select(LetterTemplate.body).where(LetterTemplate.call_id == call_id, LetterTemplate.kind == kind)
 
 

@@ -186,3 +186,93 @@ def test_a_table_row_longer_than_a_page_continues_on_the_next_pages(app):
         assert len(pages) >= 3
         assert text.count("Vision industrielle") == 80  # every line of both, none lost at the page breaks
         assert "Page 1 / " in text and "fin" in text
+
+
+# --- the letters' own layout (Layout._compose) against Platypus ------------------------------------
+
+def _origins(pdf: bytes) -> list[tuple[int, float, float, str]]:
+    """Every piece of text drawn, with its page and where it starts."""
+    drawn: list = []
+    for number, page in enumerate(PdfReader(io.BytesIO(pdf)).pages):
+        page.extract_text(visitor_text=lambda t, cm, tm, _font, _size, n=number: drawn.append(
+            (n, round(cm[4] + tm[4], 2), round(cm[5] + tm[5], 2), t)) if t.strip() else None)
+    return drawn
+
+
+def _letter_story(layout: Layout, gap: float, tables: bool) -> list:
+    """A letter's kinds of flowables, the payment schedule pushed down by ``gap`` points; with
+    ``tables`` its rows are ReportLab ``Table``s (what ``Rows`` draws like)."""
+    from reportlab.platypus import Spacer
+
+    rows = layout.table if tables else layout.rows
+    story = [layout.p("Notification de décision", layout.h1),
+             rows([["Référence du dossier", "PIA-2026-0001"], ["Projet", "Vision industrielle"]], [55 * mm, 119 * mm]),
+             Spacer(1, 4 * mm)]
+    story += [layout.p(" ".join([TEXTS[0]] * 4), breaks=True) for _ in range(3)] + [Spacer(1, gap)]
+    story.append(layout.p("Modalités de versement", layout.h2))
+    story.append(rows([["Échéance", "Montant maximal"]]
+                      + [[f"Acompte n° {n}", layout.p("1\u202f000,00\u00a0€", layout.right)] for n in range(1, 7)]
+                      + [[layout.p("Total", layout.label), layout.p("6\u202f000,00\u00a0€", layout.right)]],
+                      [119 * mm, 55 * mm], header=True))
+    story += [layout.p("Voies et délais de recours", layout.h2), layout.p(TEXTS[1] * 3)]
+    return story
+
+
+def test_a_letter_is_laid_out_as_platypus_lays_it_out_with_tables_wherever_its_pages_break(app):
+    """The letters' layout (``Rows`` drawn by ``Layout._compose``) puts every piece of text where
+    Platypus puts it with ``Table``s, on the same page: the payment schedule moved down point by point
+    until it breaks across pages, its header row repeated on the next page as a table's is."""
+    with app.app_context():
+        layout = Layout("Notification de décision", "PIA-2026-0001")
+        split_schedules = 0
+        for gap in range(0, 330, 4):
+            expected = _origins(layout.build(_letter_story(layout, gap, tables=True), platypus=True))
+            got = _origins(layout.build(_letter_story(layout, gap, tables=False)))
+            assert got == expected, gap
+            headers = [page for page, _x, _y, text in got if text.startswith("Échéance")]
+            split_schedules += len(headers) == 2 and headers[0] != headers[1]
+            assert got[-1][3].startswith("Page ") and got[-1][3].strip().endswith(f"/ {got[-1][0] + 1}")
+        assert split_schedules >= 5  # some gaps did break the schedule across two pages
+
+
+def test_decision_letters_are_drawn_without_platypus_and_read_as_before(app, session, monkeypatch):
+    """An approval (with its payment schedule), a small approval and a refusal: drawn by
+    ``Layout._compose`` (Platypus's document builder is not called), their text where Platypus with
+    tables puts it."""
+    from reportlab.platypus import SimpleDocTemplate
+
+    from app.documents import render_decision_letter
+    from tests.test_letters import decided
+
+    letters = [decided(session), decided(session, amount=1_500_000, number="CP-2026-11-0045"),
+               decided(session, state="rejected", number="CP-2026-11-0046")]
+    saved_rows, saved_build = Layout.rows, Layout.build
+    with monkeypatch.context() as patched:  # the reference: tables and Platypus
+        patched.setattr(Layout, "rows", lambda self, rows, widths, header=False: self.table(rows, widths, header))
+        patched.setattr(Layout, "build", lambda self, story, platypus=False: saved_build(self, story, platypus=True))
+        expected = [_origins(render_decision_letter(session, letter)) for letter in letters]
+    assert Layout.rows is saved_rows
+
+    def no_platypus(*_args, **_kwargs):
+        raise AssertionError("a decision letter went through Platypus")
+
+    monkeypatch.setattr(SimpleDocTemplate, "build", no_platypus)
+    got = [_origins(render_decision_letter(session, letter)) for letter in letters]
+    assert got == expected
+    texts = [" ".join(t for _p, _x, _y, t in drawn) for drawn in got]
+    assert "Échéance" in texts[0] and "Échéance" not in texts[1] and "n'a pas retenu" in texts[2]
+
+
+def test_other_documents_still_go_through_platypus_and_a_flowable_too_tall_is_refused_in_both(app, monkeypatch):
+    from reportlab.platypus import Spacer
+    from reportlab.platypus.doctemplate import LayoutError
+
+    with app.app_context():
+        layout = Layout("Essai", "PIA-2026-0001")
+        with monkeypatch.context() as patched:
+            patched.setattr(Layout, "_compose", lambda self, story: pytest.fail("a table was composed"))
+            pdf = layout.build([layout.p("Titre", layout.h1), layout.table([["Réponse", "Oui"]], [55 * mm, 119 * mm])])
+        assert "Réponse Oui" in " ".join(pdf_text(pdf).split())
+        for platypus in (False, True):
+            with pytest.raises(LayoutError):
+                layout.build([layout.p("Titre", layout.h1), Spacer(1, 2000)], platypus=platypus)
