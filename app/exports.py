@@ -24,9 +24,9 @@ import csv
 import io
 import tempfile
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
 
 from sqlalchemy import Select, and_, case, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -124,27 +124,41 @@ def rows(session: Session, kind: str, filters: Filters = Filters(), batch: int =
 
 # --- CSV -----------------------------------------------------------------------------
 
+# What a spreadsheet reads as the start of a formula: text typed by an applicant (a title, a name)
+# that starts so is written with an apostrophe in a CSV, and as text in an XLSX, never as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_cell(value: Any) -> str:
     if isinstance(value, Decimal):
         return f"{value:.2f}".replace(".", ",")  # French spreadsheets read a decimal comma
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
     return "" if value is None else str(value)
 
 
-def csv_chunks(session: Session, kind: str, filters: Filters = Filters(), batch: int = BATCH) -> Iterator[str]:
-    """The CSV (semicolon-separated, as French spreadsheets expect), a few
+def table_csv_chunks(headers: list[str], rows: Iterable[list[Any]]) -> Iterator[str]:
+    """A table as CSV (semicolon-separated, as French spreadsheets expect), a few
     hundred lines per chunk: a generator for a streamed response."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow(HEADERS)
-    for values in rows(session, kind, filters, batch):
+    writer.writerow(headers)
+    for values in rows:
         writer.writerow([_csv_cell(v) for v in values])
         if buffer.tell() >= CHUNK:
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+def csv_chunks(session: Session, kind: str, filters: Filters = Filters(), batch: int = BATCH) -> Iterator[str]:
+    """The movements of ``kind`` as CSV chunks (``table_csv_chunks``)."""
+    return table_csv_chunks(HEADERS, rows(session, kind, filters, batch))
 
 
 def write_csv(session: Session, fileobj: IO[str], kind: str, filters: Filters = Filters(), batch: int = BATCH) -> None:
@@ -157,25 +171,43 @@ def write_csv(session: Session, fileobj: IO[str], kind: str, filters: Filters = 
 
 SHEET_TITLES = {"commitments": "Engagements", "payments": "Versements"}
 MONEY_FORMAT = '#,##0.00 "€"'
+DATE_FORMAT = "dd/mm/yyyy"
+DATETIME_FORMAT = "dd/mm/yyyy hh:mm"
 
 
-def write_xlsx(session: Session, fileobj: IO[bytes], kind: str, filters: Filters = Filters(), batch: int = BATCH) -> None:
-    """Write the workbook to a binary file object. openpyxl's write-only mode
-    keeps no row in memory: each goes to a temporary file as it is appended."""
+def write_table_xlsx(fileobj: IO[bytes], title: str, headers: list[str], rows: Iterable[list[Any]],
+                     formats: dict[int, str] | None = None) -> None:
+    """Write a one-sheet workbook to a binary file object: the header row frozen, the cells of the
+    columns of ``formats`` (index → number format) formatted, text that a spreadsheet would take for a
+    formula kept as text. openpyxl's write-only mode keeps no row in memory: each goes to a temporary
+    file as it is appended."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
 
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(SHEET_TITLES[kind])
+    sheet = workbook.create_sheet(title)
     sheet.freeze_panes = "A2"
-    sheet.append(HEADERS)
-    amount_column = HEADERS.index("Montant (€)")
-    for values in rows(session, kind, filters, batch):
-        cell = WriteOnlyCell(sheet, value=values[amount_column])
-        cell.number_format = MONEY_FORMAT
-        values[amount_column] = cell
+    sheet.append(headers)
+    formats = formats or {}
+    for values in rows:
+        for index, value in enumerate(values):
+            number_format = formats.get(index)
+            if number_format is not None and value is not None:
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.number_format = number_format
+                values[index] = cell
+            elif isinstance(value, str) and value.startswith("="):
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.data_type = "s"  # openpyxl would store it as a formula
+                values[index] = cell
         sheet.append(values)
     workbook.save(fileobj)
+
+
+def write_xlsx(session: Session, fileobj: IO[bytes], kind: str, filters: Filters = Filters(), batch: int = BATCH) -> None:
+    """Write the movements of ``kind`` as a workbook to a binary file object."""
+    write_table_xlsx(fileobj, SHEET_TITLES[kind], HEADERS, rows(session, kind, filters, batch),
+                     {HEADERS.index("Montant (€)"): MONEY_FORMAT})
 
 
 def file_chunks(fileobj: IO[bytes], size: int | None = None) -> Iterator[bytes]:
@@ -188,12 +220,38 @@ def file_chunks(fileobj: IO[bytes], size: int | None = None) -> Iterator[bytes]:
         fileobj.close()
 
 
-def xlsx_chunks(session: Session, kind: str, filters: Filters = Filters(), batch: int = BATCH) -> Iterator[bytes]:
-    """The workbook, built in a temporary file (spilled to disk past 1 MiB), then
-    sent in chunks: a generator for a streamed response."""
+def spooled_chunks(write: Callable[[IO[bytes]], None]) -> Iterator[bytes]:
+    """What ``write`` writes to a temporary file (spilled to disk past 1 MiB), then sent in chunks:
+    a generator for a streamed response."""
     spool = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)
-    write_xlsx(session, spool, kind, filters, batch)
+    write(spool)
     yield from file_chunks(spool)
+
+
+def xlsx_chunks(session: Session, kind: str, filters: Filters = Filters(), batch: int = BATCH) -> Iterator[bytes]:
+    """The workbook of the movements of ``kind``, in chunks (``spooled_chunks``)."""
+    return spooled_chunks(lambda spool: write_xlsx(session, spool, kind, filters, batch))
+
+
+def download(chunks: Iterator[str] | Iterator[bytes], extension: str, filename: str):
+    """A streamed download of CSV chunks (a BOM first: spreadsheets then read the file as UTF-8) or
+    XLSX chunks, run in the request's context."""
+    from flask import Response, stream_with_context
+
+    if extension == "csv":
+        body = stream_with_context(_with_bom(chunks))
+        mimetype = "text/csv; charset=utf-8"
+    else:
+        body = stream_with_context(chunks)
+        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _with_bom(chunks: Iterator[str]) -> Iterator[str]:
+    yield "\ufeff"
+    yield from chunks
 
 
 def export_filename(kind: str, filters: Filters, extension: str, call_reference: str | None = None) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from flask import Blueprint, Response, abort, render_template, request
 from flask_login import current_user
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -163,22 +163,8 @@ def _download(kind: str, extension: str) -> Response:
     if errors:
         abort(400)
     name = exports.export_filename(kind, filters, extension, call.reference if call else None)
-    session = db.session
-    if extension == "csv":
-        # a BOM first: spreadsheets then read the file as UTF-8
-        body = stream_with_context(_with_bom(exports.csv_chunks(session, kind, filters)))
-        mimetype = "text/csv; charset=utf-8"
-    else:
-        body = stream_with_context(exports.xlsx_chunks(session, kind, filters))
-        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    response = Response(body, mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
-
-
-def _with_bom(chunks):
-    yield "\ufeff"
-    yield from chunks
+    chunks = (exports.csv_chunks if extension == "csv" else exports.xlsx_chunks)(db.session, kind, filters)
+    return exports.download(chunks, extension, name)
 
 
 @bp.get("/engagements.<any(csv, xlsx):extension>")

@@ -20,8 +20,6 @@ from app.operations import workspace as ops
 
 bp = Blueprint("workspace", __name__, url_prefix="/instruction/espace")
 
-SIZE_LABELS = {"micro": "Microentreprise", "small": "Petite entreprise", "medium": "Moyenne entreprise",
-               "large": "Grande entreprise"}
 
 
 @bp.get("/")
@@ -36,9 +34,32 @@ def index():
         "workspace/index.html", page=page, filters=filters, calls=ops.calls_in_scope(db.session, current_user),
         instructors=ops.instructors(db.session, current_user), views=ops.saved_views(db.session, current_user),
         stages=sorted(stages), states=sorted(set().union(*stages.values())) if stages else [],
-        departments=GRAND_EST_DEPARTMENTS, sizes=[(s, _(SIZE_LABELS[s])) for s in SIZE_CATEGORIES],
+        departments=GRAND_EST_DEPARTMENTS, sizes=[(s, _(ops.SIZE_LABELS[s])) for s in SIZE_CATEGORIES],
         sorts=ops.SORTS, page_sizes=ops.PAGE_SIZES, transitions=ops.transition_choices(db.session),
     )
+
+
+@bp.get("/dossiers.<any(csv, xlsx):extension>")
+@role_required(*ops.WORKSPACE_ROLES)
+def export(extension: str):
+    """The whole list the filters give (every page, in its order) as a spreadsheet, streamed."""
+    from app import exports
+
+    filters = ops.Filters.from_args(request.args)
+    stmt = ops.export_statement(db.session, current_user, filters)
+    if filters.errors:  # nothing half-filtered: back to the list, which says what was refused
+        for error in filters.errors:
+            flash(error, "error")
+        return redirect(url_for("workspace.index", **{k: v for k, v in request.args.items() if k in ops.FILTER_KEYS}))
+    rows = ops.export_rows(db.session, current_user, stmt)
+    headers = ops.export_headers()
+    if extension == "csv":
+        chunks = exports.table_csv_chunks(headers, rows)
+    else:
+        formats = {"money": exports.MONEY_FORMAT, "date": exports.DATE_FORMAT, "datetime": exports.DATETIME_FORMAT}
+        chunks = exports.spooled_chunks(lambda spool: exports.write_table_xlsx(
+            spool, _("Dossiers"), headers, rows, {i: formats[f] for i, f in ops.EXPORT_FORMATS.items()}))
+    return exports.download(chunks, extension, ops.export_filename(filters, extension))
 
 
 def _ids() -> list[int]:

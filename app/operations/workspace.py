@@ -305,6 +305,76 @@ def conflicted_ids(session: Session, user: User, applications: list[Application]
     return {a.id for a in applications if a.organisation_id in flagged_orgs} | declared
 
 
+# --- the list as a spreadsheet ---------------------------------------------------
+
+SIZE_LABELS = {"micro": "Microentreprise", "small": "Petite entreprise", "medium": "Moyenne entreprise",
+               "large": "Grande entreprise"}
+EXPORT_BATCH = 1000
+
+
+def export_headers() -> list[str]:
+    return [_("Référence"), _("Projet"), _("Organisation"), _("SIRET"), _("Département"), _("Taille"), _("Appel"),
+            _("État"), _("Éligibilité"), _("Montant demandé (€)"), _("Montant proposé (€)"), _("Déposé le"),
+            _("Échéance"), _("Instructeur"), _("Conflit d'intérêts")]
+
+
+# columns of ``export_headers`` → spreadsheet number format
+EXPORT_FORMATS = {9: "money", 10: "money", 11: "datetime", 12: "date"}
+
+
+def export_statement(session: Session, user: User, filters: Filters) -> Select:
+    """Every file of the list ``filters`` give (all pages, in the list's order), as plain columns;
+    refused filters go to ``filters.errors``, as for the list."""
+    instructor = aliased(User)
+    base = apply_filters(session, scope(user), filters, user)
+    return (base.with_only_columns(
+        Application.id, Application.organisation_id, Application.reference, Application.title,
+        Organisation.name.label("organisation"), Organisation.siret, Organisation.department,
+        Organisation.size_category, Call.reference.label("call"), Application.state,
+        latest_eligibility().label("eligible"), Application.requested_amount_cents, Application.proposed_amount_cents,
+        Application.submitted_at, Application.due_date, instructor.name.label("instructor"))
+        .outerjoin(instructor, instructor.id == Application.assigned_instructor_id)
+        .order_by(*_order(filters)))
+
+
+def export_rows(session: Session, user: User, stmt: Select, batch: int = EXPORT_BATCH):
+    """The rows of ``export_statement`` as spreadsheet cells (amounts as ``Decimal`` euros, the deposit
+    in Paris time), fetched ``batch`` at a time; the conflict marks of the list, three queries a batch."""
+    from app.exports import euros, stream
+    from app.formatting import STATE_LABELS
+
+    eligibility = {None: _("non décidé"), True: _("éligible"), False: _("non éligible")}
+    sizes = {key: _(label) for key, label in SIZE_LABELS.items()}
+    states = {key: str(label) for key, label in STATE_LABELS.items()}
+    yes = _("oui")
+
+    def cells(row: Any, conflicted: set[int]) -> list[Any]:
+        submitted = row.submitted_at.astimezone(PARIS).replace(tzinfo=None) if row.submitted_at else None
+        return [row.reference, row.title, row.organisation, row.siret, row.department or "",
+                sizes.get(row.size_category or "", ""), row.call, states.get(row.state, row.state),
+                eligibility[row.eligible], euros(row.requested_amount_cents) if row.requested_amount_cents is not None
+                else None, euros(row.proposed_amount_cents) if row.proposed_amount_cents is not None else None,
+                submitted, row.due_date, row.instructor or "", yes if row.id in conflicted else ""]
+
+    pending: list[Any] = []
+    for row in stream(session, stmt, batch):
+        pending.append(row)
+        if len(pending) == batch:
+            marked = conflicted_ids(session, user, pending)
+            yield from (cells(r, marked) for r in pending)
+            pending = []
+    marked = conflicted_ids(session, user, pending)
+    yield from (cells(r, marked) for r in pending)
+
+
+def export_filename(filters: Filters, extension: str, today: date | None = None) -> str:
+    from app.models import utcnow
+
+    call = "".join(c for c in filters.get("call") if c.isalnum() or c in "-_")
+    day = today or utcnow().astimezone(PARIS).date()
+    return "-".join(p for p in ("dossiers", call, day.isoformat()) if p) + f".{extension}"
+
+
 def instructors(session: Session, user: User) -> list[User]:
     """The instructors of the calls in ``user``'s scope (for filters and assignment)."""
     stmt = (select(User).join(RoleAssignment, RoleAssignment.user_id == User.id)
