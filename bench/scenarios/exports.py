@@ -1,20 +1,28 @@
-"""exports: 100,000 ledger movements to CSV and to XLSX, streamed through the
-served app (``/finances/engagements.csv`` and ``.xlsx``, app/blueprints/finance.py
-over app/exports.py), peak RSS of the worker serving each under 300 MB.
+"""exports: 100,000 ledger movements and the 100,000 files of the bench data
+to CSV and to XLSX, streamed through the served app, peak RSS of the worker
+serving each under 300 MB:
+
+- the movements: ``/finances/engagements.csv`` and ``.xlsx``
+  (app/blueprints/finance.py over app/exports.py), as the demo finance officer;
+- the files: the instructors' list exported whole, ``/instruction/espace/dossiers.csv``
+  and ``.xlsx`` (app/blueprints/workspace.py, ``export_rows``), as the demo
+  instructor, who holds every call: every file of the base but the drafts
+  (some synthetic drafts are shown as submitted meanwhile, to reach 100,000,
+  then put back), checked against its count.
 
 The movements are inserted in bulk beforehand (not timed) as ``commit``
 entries spread over the synthetic files — entries only, no legs: the exports
 read entries, and ``check_totals`` reads legs, so the account totals stay
 right; the entries are deleted afterwards (through ``audit_purge_allowed``,
 as the tests' teardown does) so that ``flask ledger verify`` holds again.
-The demo finance officer gets a fresh password (production refuses the demo
-one) and logs in through the real form on the gunicorn server. Each export
-is downloaded once (bounded: two requests, ``SECONDS``), read in 64 KiB
-chunks and checked (line count for the CSV, a workbook with its sheet for the
-XLSX), while ``RssSampler`` samples the RSS of every gunicorn worker every
-20 ms and reads the kernel's peak (``VmHWM``, reset before the request): the
-worker that served is the one that used the most CPU meanwhile; its peak is
-the value, its RSS before the request is in the note.
+The demo accounts get a fresh password (production refuses the demo ones)
+and log in through the real form on the gunicorn server. Each export is
+downloaded once (bounded: four requests, ``SECONDS``), read in 64 KiB chunks
+and checked (line count for the CSV, a workbook with its sheet for the XLSX),
+while ``RssSampler`` samples the RSS of every gunicorn worker every 20 ms and
+reads the kernel's peak (``VmHWM``, reset before the request): the worker
+that served is the one that used the most CPU meanwhile; its peak is the
+value, its RSS before the request is in the note.
 """
 
 from __future__ import annotations
@@ -28,11 +36,18 @@ from bench.harness import Bounds, Budget, Context, Result, RssSampler, at_most, 
     staff_password, web_login
 
 FINANCE = "demo-finance@guichet.test"
+INSTRUCTOR = "demo-instructor@guichet.test"
 ROWS = 100_000
 TARGET_MB = 300
 SECONDS = 600.0
 KEY_PREFIX = "bench-export:"
-EXPORTS = (("csv", "exports.csv_peak_memory"), ("xlsx", "exports.xlsx_peak_memory"))
+# (account, path, extension, result, what the rows are)
+EXPORTS = (
+    (FINANCE, "/finances/engagements", "csv", "exports.csv_peak_memory", "movements"),
+    (FINANCE, "/finances/engagements", "xlsx", "exports.xlsx_peak_memory", "movements"),
+    (INSTRUCTOR, "/instruction/espace/dossiers", "csv", "exports.files_csv_peak_memory", "files"),
+    (INSTRUCTOR, "/instruction/espace/dossiers", "xlsx", "exports.files_xlsx_peak_memory", "files"),
+)
 
 
 def insert_movements(ctx: Context, n: int) -> int:
@@ -98,22 +113,57 @@ def check(extension: str, body: bytes, expected_rows: int) -> str:
     return f"sheet XML {size / 1e6:.0f} MB unzipped"
 
 
+def submitted_files(ctx: Context, wanted: int) -> tuple[int, list[int]]:
+    """The number of files the instructors' list holds (every file but the drafts), at least
+    ``wanted``: synthetic drafts are shown as submitted for the export when too few are (about a
+    tenth of the seeded files are drafts); their ids, for ``restore_drafts``."""
+    from sqlalchemy import func, select, update
+
+    from app.extensions import db
+    from app.models import Application
+
+    with ctx.app.app_context():
+        session = db.session
+        listed = session.execute(select(func.count()).where(Application.state != "draft")).scalar_one()
+        promoted = list(session.execute(select(Application.id).where(Application.state == "draft")
+                                        .order_by(Application.id).limit(max(wanted - listed, 0))).scalars())
+        if promoted:
+            session.execute(update(Application).where(Application.id.in_(promoted)).values(state="submitted"))
+            session.commit()
+        return listed + len(promoted), promoted
+
+
+def restore_drafts(ctx: Context, ids: list[int]) -> None:
+    from sqlalchemy import update
+
+    from app.extensions import db
+    from app.models import Application
+
+    if ids:
+        with ctx.app.app_context():
+            db.session.execute(update(Application).where(Application.id.in_(ids)).values(state="draft"))
+            db.session.commit()
+
+
 def run(ctx: Context) -> list[Result]:
     if not ctx.is_postgres:
         reason = "needs PostgreSQL (server-side cursors, as in production): run it through `make bench`"
-        return [not_measured(name, reason, unit="MB", target=TARGET_MB) for _ext, name in EXPORTS]
+        return [not_measured(name, reason, unit="MB", target=TARGET_MB) for *_rest, name, _what in EXPORTS]
     n = 5_000 if ctx.small else ROWS
     insert_movements(ctx, n)
+    files, promoted = submitted_files(ctx, n)
     try:
         base = ctx.guichet_url()
-        http = web_login(base, FINANCE, staff_password(ctx.app, FINANCE))
+        expected = {"movements": n, "files": files}
+        sessions = {account: web_login(base, account, staff_password(ctx.app, account))
+                    for account in dict.fromkeys(e[0] for e in EXPORTS)}
         budget = Budget(Bounds(count=len(EXPORTS), seconds=SECONDS))
         results = []
-        for extension, name in EXPORTS:
+        for account, path, extension, name, what in EXPORTS:
             budget.take()
             with RssSampler(ctx.server_pid()) as sampler:
                 try:
-                    body, first, total = download(http, f"{base}/finances/engagements.{extension}")
+                    body, first, total = download(sessions[account], f"{base}{path}.{extension}")
                     error = None
                 except Exception as exc:  # noqa: BLE001 - reported as a missed result
                     body, first, total, error = b"", 0.0, 0.0, f"{type(exc).__name__}: {exc}"
@@ -122,19 +172,23 @@ def run(ctx: Context) -> list[Result]:
             before_mb = sampler.baseline[pid] / 1024
             if error is None:
                 try:
-                    checked = check(extension, body, n)
+                    checked = check(extension, body, expected[what])
                 except Exception as exc:  # noqa: BLE001
                     error = f"{type(exc).__name__}: {exc}"
             if error is not None:
                 results.append(Result(name, round(peak_mb, 1), "MB", TARGET_MB, ok=False,
                                       note=f"failed: {error}"[:500]))
                 continue
+            source = (f"{n:,} movements inserted" if what == "movements"
+                      else f"the instructors' list of {files:,} files, whole ({len(promoted):,} drafts shown as "
+                           "submitted for it)")
             results.append(at_most(
                 name, round(peak_mb, 1), "MB", TARGET_MB,
-                note=f"{n:,} movements inserted ({checked}), {len(body) / 1e6:.1f} MB sent in {total:.1f} s "
+                note=f"{source} ({checked}), {len(body) / 1e6:.1f} MB sent in {total:.1f} s "
                      f"(first byte after {first:.1f} s); peak RSS of the serving worker (pid {pid}), "
                      f"{before_mb:.0f} MB before the request (+{peak_mb - before_mb:.0f} MB); "
                      f"kernel peak {'read' if sampler.hwm_reset[pid] else 'not resettable, sampled only'}"))
         return results
     finally:
         remove_movements(ctx)
+        restore_drafts(ctx, promoted)
