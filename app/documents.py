@@ -807,6 +807,9 @@ def is_refusal(application: Application) -> bool:
     return application.state == "rejected"
 
 
+REFUSAL_SEE_OPINION = "voir l'avis de la commission joint à votre dossier."
+
+
 def render_decision_letter(session: Session, application: Application) -> bytes:
     """Notification of the committee's decision: approval (amount in figures and
     in words, conditions, payment terms) or refusal (reasons); the deliberation
@@ -816,10 +819,13 @@ def render_decision_letter(session: Session, application: Application) -> bytes:
     refused = is_refusal(application)
     kind = "decision_refusal" if refused else "decision_approval"
     reasons, body, conditions = _decision_facts(session, application, ("reject",) if refused else ("approve",), kind)
-    values = values_for(application, reasons)
+    text = body or DEFAULT_TEXTS[kind]
+    # a refusal without a recorded reason points to the committee's opinion, in the text's {motifs} when it has one
+    see_opinion = refused and not reasons
+    values = values_for(application, REFUSAL_SEE_OPINION if see_opinion and "{motifs}" in text else reasons)
     layout = Layout("Notification de décision", application.reference)
     story = _letter_head(layout, application, "Notification de décision")
-    story += _paragraphs(layout, fill(body or DEFAULT_TEXTS[kind], values))
+    story += _paragraphs(layout, fill(text, values))
     amount = decision_amount(application)
     if not refused and amount:
         story.append(layout.p("Montant de l'aide", layout.h2))
@@ -841,8 +847,8 @@ def render_decision_letter(session: Session, application: Application) -> bytes:
             story.append(layout.p(
                 f"L'aide n'excédant pas {threshold}, aucune convention n'est établie : la présente notification en "
                 "tient lieu. L'aide est versée en une fois, sur présentation des justificatifs de dépenses."))
-    elif refused and not reasons:
-        story.append(layout.p("Motifs : voir l'avis de la commission joint à votre dossier."))
+    elif see_opinion and "{motifs}" not in text:
+        story.append(layout.p("Motifs : " + REFUSAL_SEE_OPINION))
     story.append(layout.p("Voies et délais de recours", layout.h2))
     story.append(layout.p(APPEAL_NOTICE))
     return layout.build(story)

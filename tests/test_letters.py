@@ -380,3 +380,20 @@ def test_admin_edits_the_ineligibility_text_and_the_reasons_stay(app, session):
             f"« {application.call.title} »") in text
     assert "Il ne peut donc pas être instruit" not in text
     assert "L'entreprise n'est pas établie en Grand Est." in text and "tribunal administratif de Strasbourg" in text
+
+
+def test_a_refusal_without_a_recorded_reason_points_to_the_committee_opinion_once(session):
+    import re
+
+    from app.models import LetterTemplate
+
+    application = decided(session, state="rejected", number="CP-2026-11-0047")
+    text = flat(render_decision_letter(session, application))
+    assert "Motifs : voir l'avis de la commission joint à votre dossier." in text
+    assert text.count("Motifs") == 1 and not re.search(r"Motifs : *(Voies|Motifs|$)", text)
+    # a call's own text without {motifs}: the pointer is added after it
+    session.add(LetterTemplate(call_id=application.call_id, kind="decision_refusal",
+                               body="Madame, Monsieur,\n\nVotre projet {titre} n'a pas été retenu."))
+    session.flush()
+    text = flat(render_decision_letter(session, application))
+    assert "n'a pas été retenu. Motifs : voir l'avis de la commission" in text
