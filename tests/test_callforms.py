@@ -272,6 +272,14 @@ def test_numbers():
     assert parse(DEC, "12,5") == "12.5"
     assert parse(DEC, 3.5, "api") == "3.5"
     assert refused(DEC, "12,55") == "Au plus 1 chiffre(s) après la virgule."
+    # no maximum declared: still a figure, not hundreds of digits
+    unbounded = {"key": "n", "type": "number", "label": "N"}
+    assert parse(unbounded, "999 999 999 999 999") == 999_999_999_999_999
+    too_big = "Ce nombre est trop grand (au plus 15 chiffres avant la virgule)."
+    assert refused(unbounded, "1" + "0" * 15) == too_big
+    assert refused(unbounded, "9" * 400) == too_big
+    assert refused(unbounded, 10 ** 20, "api") == too_big
+    assert refused(DEC, "-" + "9" * 16 + ",5") == too_big
 
 
 @pytest.mark.parametrize("typed,cents", [

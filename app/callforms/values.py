@@ -167,6 +167,9 @@ def _check_bounds(field: Field, number: Decimal | int, shown) -> None:
         raise ValueProblem(_("La valeur doit être inférieure ou égale à %(max)s.", max=shown(field.max)))
 
 
+MAX_NUMBER = Decimal(10) ** 15
+
+
 def _number(field: Field, value: Any, source: str) -> int | str:
     if isinstance(value, bool):
         raise ValueProblem(_("Un nombre est attendu."))
@@ -184,6 +187,8 @@ def _number(field: Field, value: Any, source: str) -> int | str:
         if not field.decimals:
             raise ValueProblem(_("Saisissez un nombre entier."))
         raise ValueProblem(_("Au plus %(n)s chiffre(s) après la virgule.", n=field.decimals))
+    if abs(number) >= MAX_NUMBER:  # a field without a maximum still holds a figure, not a 400-digit string
+        raise ValueProblem(_("Ce nombre est trop grand (au plus 15 chiffres avant la virgule)."))
     _check_bounds(field, number, format_number)
     return int(number) if not field.decimals else _plain(number)
 
