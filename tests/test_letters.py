@@ -3,6 +3,7 @@ call with checked placeholders, and versioned storage."""
 
 from __future__ import annotations
 
+import html
 from datetime import date
 
 import pytest
@@ -313,6 +314,8 @@ def test_no_convention_is_generated_for_an_aid_of_23000_euros_even_when_asked(ap
 
 
 def test_the_agreement_page_says_the_decision_serves_as_agreement(app, session, client):
+    from app.operations import payments
+
     application, _ = approved_file(session, 2_300_000)
     application.state = "agreement"
     finance = make_user(session, "finance", email="finance-small@example.test")
@@ -321,6 +324,19 @@ def test_the_agreement_page_says_the_decision_serves_as_agreement(app, session, 
     page = client.get(f"/versements/conventions/{application.reference}").get_data(as_text=True)
     assert "aucune convention n'est établie, la lettre de notification de la décision en tient lieu" in page
     assert "Enregistrer les modalités de la décision et engager l'aide" in page
+    # no convention to sign, no advance to guarantee: the form asks for the notification date only
+    assert "Date de notification de la décision" in page and "Date de signature" not in page
+    assert "Garantie bancaire" not in page and 'name="bank_guarantee"' not in page
+    done = client.post(f"/versements/conventions/{application.reference}", data={  # CSRF is off in tests
+        "signed_on": "2026-11-25", "aid_rate": "50", "eligible_costs_cents": "46 000",
+        "bank_guarantee": "y"})  # a guarantee posted all the same is not recorded
+    assert done.status_code == 303, done.get_data(as_text=True)
+    session.expire_all()
+    agreement = payments.agreement_of(session, application)
+    assert agreement.single_payment and not agreement.bank_guarantee
+    detail = html.unescape(client.get(f"/versements/dossiers-finances/{application.reference}").get_data(as_text=True))
+    assert "Modalités de la décision" in detail and "Décision notifiée le" in detail
+    assert "aucune : un versement unique, sur justificatifs" in detail and "Convention signée le" not in detail
 
 
 # --- editable texts of the receipt and the ineligibility letter ------------------------------------

@@ -97,6 +97,7 @@ def _applicant_page(application: Application, form: PaymentRequestForm, status: 
     requests = payments.requests_of(db.session, application)
     return render_template(
         "payments/applicant.html", application=application, agreement=agreement, requests=requests, form=form,
+        single=payments.single_payment(application.awarded_amount_cents or application.proposed_amount_cents),
         limits=payments.limits(db.session, application, agreement) if agreement else None,
         can_file=application.state == payments.PAYMENT_STATE and agreement is not None
         and not any(r.open for r in requests) and not any(r.kind == "balance" and r.status == "paid" for r in requests),
@@ -192,6 +193,9 @@ def agreement(reference: str):
     if request.method == "GET" and form.signed_on.data is None:
         form.signed_on.data = _today()
     single = payments.single_payment(application.awarded_amount_cents or application.proposed_amount_cents)
+    if single:  # no convention to sign: the decision letter's notification date, no advance to guarantee
+        form.signed_on.label.text = _("Date de notification de la décision")
+        form.bank_guarantee.data = False
     if form.validate_on_submit():
         target = url_for("payments.file_detail", reference=reference)
         return _run(lambda: payments.sign_agreement(
@@ -214,6 +218,7 @@ def file_detail(reference: str):
     requests = payments.requests_of(db.session, application)
     return render_template(
         "payments/file.html", application=application, agreement=agreement, requests=requests,
+        single=payments.single_payment(application.awarded_amount_cents or application.proposed_amount_cents),
         limits=payments.limits(db.session, application, agreement) if agreement else None,
         balance=ledger.file_balance(db.session, application), entries=ledger.entries_of(db.session, application),
         cofinancing=cofinancing.cofinancing_of(db.session, application), funder_labels=cofinancing.FUNDER_LABELS,

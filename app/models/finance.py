@@ -46,6 +46,12 @@ class Agreement(Base):
 
     application: Mapped["Application"] = relationship()
 
+    @property
+    def single_payment(self) -> bool:
+        """An aid at or below the agreement threshold: no convention, the decision letter's terms
+        (no advance, no interim payment: one payment on justification)."""
+        return self.long_interim_cap_bp == 0
+
     __table_args__ = (
         CheckConstraint("aid_rate_bp > 0 AND aid_rate_bp <= 10000", name="aid_rate"),
         CheckConstraint("eligible_costs_cents > 0", name="eligible_costs_positive"),

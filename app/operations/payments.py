@@ -159,6 +159,7 @@ def sign_agreement(session: Session, application: Application, *, signed_on: dat
         # No convention at or below the threshold: the decision letter's terms apply,
         # one payment on justification of the expenses (the balance), no advance or interim.
         advance = interim = long_interim = 0
+        bank_guarantee = False  # nothing to guarantee without an advance
     agreement = Agreement(application_id=application.id, signed_on=signed_on, aid_rate_bp=aid_rate_bp,
                           eligible_costs_cents=eligible_costs_cents, committed_cents=committed,
                           bank_guarantee=bank_guarantee, advance_share_bp=advance * 100, interim_cap_bp=interim * 100,
