@@ -147,6 +147,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "workspace.bulk": STAFF_WORKSPACE,
     "workspace.save_view": STAFF_WORKSPACE,
     "workspace.delete_view": INSTRUCTORS,          # the demo instructor's view: the admin gets 404
+    "workspace.export": STAFF_WORKSPACE,
     # experts: only the files they hold an active invitation on
     "experts.index": EXPERTS,
     "experts.declare": EXPERTS,
