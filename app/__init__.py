@@ -131,7 +131,7 @@ class DatabaseIdConverter(IntegerConverter):
 
 def register_blueprints(app: Flask) -> None:
     from app.blueprints import (admin, api, applicant, auth, committee, envelopes, experts, finance, instruction, letters,
-                                notifications, opendata, payments, public, reviews, workspace)
+                                notifications, opendata, payments, public, reviews, undertakings, workspace)
     from app.extensions import csrf
 
     app.url_map.converters["int"] = DatabaseIdConverter  # before the rules are added
@@ -146,6 +146,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(committee.bp)
     app.register_blueprint(finance.bp)
     app.register_blueprint(envelopes.bp)
+    app.register_blueprint(undertakings.bp)
     app.register_blueprint(payments.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(opendata.bp)

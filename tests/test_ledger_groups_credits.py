@@ -296,3 +296,60 @@ def test_the_demo_has_axis_budgets_payment_credits_and_a_linked_holding(client, 
     login(client, "demo-finance@guichet.test", "demo")
     assert client.get("/finances/enveloppes/").status_code == 200
     assert session.execute(select(func.count(Axis.id))).scalar_one() == len(axes)
+
+
+def test_staff_see_a_group_and_remove_a_link_declared_in_error_with_its_reason(client, session):
+    import html
+
+    from tests.factories import login
+
+    def text(response):
+        return plain(html.unescape(response.get_data(as_text=True)))
+
+    w = World(session)
+    owner = make_user(session, name="Paul Porteur")
+    org = make_organisation(session, owner, name="Atelier Lié")
+    mother, sister = make_organisation(session, make_user(session), name="Holding Mère"), \
+        make_organisation(session, make_user(session), name="Sœur Industrie")
+    reserve(w, w.file(mother, declared=0), 120 * K)
+    declare_link(session, org.siren, mother.siren, "Société mère (60 % du capital)", actor=owner, role="applicant")
+    declare_link(session, mother.siren, sister.siren, "Filiale à 100 %", actor=None)
+    scoped = make_user(session, ("finance", w.call.id))
+    applicant = make_user(session)
+    session.commit()
+    path = "/finances/entreprises-liees/"
+
+    # staff in charge of a single call, and applicants, are kept out
+    login(client, scoped.email)
+    assert client.get(path).status_code == 403
+    client.post("/deconnexion")
+    login(client, applicant.email)
+    assert client.get(path).status_code == 403
+    client.post("/deconnexion")
+
+    login(client, w.finance.email)
+    assert client.get(path).status_code == 200
+    refused = client.get(path, query_string={"siren": "123456789"})
+    assert refused.status_code == 422 and "n'est pas un numéro SIREN valide" in text(refused)
+    body = text(client.get(path, query_string={"siren": f"{org.siren[:3]} {org.siren[3:]}"}))
+    for expected in (org.siren, mother.siren, sister.siren, "Atelier Lié", "Holding Mère", "Sœur Industrie",
+                     "Société mère (60 % du capital)", "Paul Porteur", "120 000,00 €"):
+        assert expected in body, expected
+
+    link = session.execute(select(UndertakingLink).where(UndertakingLink.relation.like("Société mère%"))).scalar_one()
+    removal = f"/finances/entreprises-liees/{link.id}/suppression"
+    refused = client.post(removal, data={"siren": org.siren, "reason": "  "})
+    assert refused.status_code == 422 and "Ce champ est obligatoire" in text(refused)
+    assert session.execute(select(func.count(UndertakingLink.id))).scalar_one() == 2
+    done = client.post(removal, data={"siren": org.siren, "reason": "Déclaré par erreur : aucune participation."})
+    assert done.status_code == 303 and done.headers["Location"].endswith(f"siren={org.siren}")
+    after = text(client.get(done.headers["Location"]))
+    assert "est supprimé" in after and "Aucune entreprise liée n'est déclarée." in after
+    assert group_of(session, org.siren) == [org.siren] and len(group_of(session, mother.siren)) == 2
+    entry = session.execute(select(AuditEntry).where(AuditEntry.action == "undertaking_unlink")).scalar_one()
+    assert (entry.actor_id, entry.actor_role, entry.reason) == (w.finance.id, "finance",
+                                                                 "Déclaré par erreur : aucune participation.")
+    assert client.post(removal, data={"reason": "encore"}).status_code == 404
+    # the file's ledger page links to the group of its beneficiary
+    assert f'/finances/entreprises-liees/?siren={org.siren}' in client.get(
+        f"/finances/dossiers/{w.file(org, declared=0).reference}").get_data(as_text=True)

@@ -216,5 +216,6 @@ def file_ledger(reference: str):
         lines.append(Line(entry, sorted(entry.legs, key=lambda leg: leg.id), totals["reserved"], totals["committed"],
                           totals["paid"]))
     return render_template("finance/file.html", application=application, lines=lines,
+                           whole_plan=staff_call_ids(current_user, ROLES) is None,
                            balance=file_balance(db.session, application), operation_labels=exports.OPERATION_LABELS,
                            payment_labels=exports.PAYMENT_LABELS)

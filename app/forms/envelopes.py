@@ -1,4 +1,5 @@
-"""Form of the envelopes page: an account's cap and, for a year, its payment credits."""
+"""Forms of the envelopes page (an account's cap and, for a year, its payment credits) and of the linked
+companies page (the removal of a link, with its reason)."""
 
 from __future__ import annotations
 
@@ -16,3 +17,8 @@ class EnvelopeForm(FlaskForm):
                          description=_l("Ce que l'année peut verser. Laissez vide tant qu'ils ne sont pas votés."))
     reason = TextAreaField(_l("Motif (délibération, décision modificative…)"),
                            validators=[DataRequired(REQUIRED), Length(max=1000)])
+
+
+class RemoveLinkForm(FlaskForm):
+    reason = TextAreaField(_l("Motif de la suppression"), validators=[DataRequired(REQUIRED), Length(max=1000)],
+                           description=_l("Par exemple : déclaration faite par erreur, cession de la filiale au 1er mars."))

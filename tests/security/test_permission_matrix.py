@@ -42,7 +42,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import (AgendaItem, Application, Attachment, Committee, CommitteeSession, ConflictDeclaration, Document,
-                        ExpertInvitation, Membership, Notification, PaymentRequest, Review, SavedView, User)
+                        ExpertInvitation, Membership, Notification, PaymentRequest, Review, SavedView, UndertakingLink,
+                        User)
 from werkzeug.datastructures import FileStorage
 
 from app import uploads
@@ -193,6 +194,8 @@ ACCESS: dict[str, frozenset[str]] = {
     # envelopes: caps and payment credits, by finance and administrators in charge of every call
     "envelopes.index": FINANCE_PAGES,
     "envelopes.edit": FINANCE_PAGES,
+    "undertakings.index": FINANCE_PAGES,
+    "undertakings.remove": FINANCE_PAGES,
     # payments: the applicant on their own file; the finance department for the rest
     "payments.applicant_file": OWNER,
     "payments.file_request": OWNER,
@@ -395,6 +398,7 @@ def objects(app) -> dict[str, dict[str, str]]:
             "letter_text_kind": "decision_approval",
             "call_reference": submitted.call.reference,
             "account_key": f"axis:{submitted.call.axis_id}",
+            "link_id": str(s.execute(select(UndertakingLink.id).order_by(UndertakingLink.id)).scalars().first()),
         }
         values = {}
         for variant, application, attachment, key in (
@@ -556,7 +560,7 @@ SCOPED_EMAIL = {name: f"{name.replace('_', '-')}@guichet.test" for name in SCOPE
 OBJECT_ARGUMENTS = frozenset({"reference", "attachment_id", "session_id", "item_id", "document_id", "review_id",
                               "request_id", "invitation_id", "job_id", "view_id"})
 # Routes for staff in charge of every call only (a cap binds every call below it): refused to any scoped account.
-WHOLE_PLAN_ONLY = frozenset({"envelopes.index", "envelopes.edit"})
+WHOLE_PLAN_ONLY = frozenset({"envelopes.index", "envelopes.edit", "undertakings.index", "undertakings.remove"})
 
 
 DEMO_REFERENCE = re.compile(r"\b(?:PIA|AMI)-\d{4}-\d{4}\b")
