@@ -350,3 +350,17 @@ def test_claiming_an_export_is_a_conditional_update(session):
     assert ops.claim_export(session, job.id) is False
     session.expire_all()
     assert session.get(ExportJob, job.id).status == "running"
+
+
+def test_a_finance_officer_of_one_call_is_offered_the_selections_of_that_call_only(app, session, client):
+    files = session_files(session)  # one call: CP-2026-11 (3 files) and CP-2026-10 (1)
+    other_call = make_call(session, max_aid_cents=None)
+    decided(session, number="CP-2026-09-0001", call=other_call, org=make_organisation(session, make_user(session)))
+    assert dict(ops.decided_sessions(session)) == {"CP-2026-11": 3, "CP-2026-10": 1, "CP-2026-09": 1}
+    assert dict(ops.decided_sessions(session, {files[0].call_id})) == {"CP-2026-11": 3, "CP-2026-10": 1}
+    assert ops.decided_sessions(session, set()) == []
+    scoped = make_user(session, ("finance", other_call.id), email="fin-one-call@example.test")
+    session.commit()
+    login(client, scoped.email)
+    page = client.get("/finances/exports").get_data(as_text=True)
+    assert "CP-2026-09 (1 dossier(s))" in page and "CP-2026-11" not in page and "CP-2026-10" not in page

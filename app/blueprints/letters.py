@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.access import role_required, visible_applications
+from app.access import role_required, staff_call_ids, visible_applications
 from app.db_helpers import commit
 from app.errors import UserFacingError
 from app.extensions import db
@@ -78,7 +78,10 @@ def edit_letter(reference: str, kind: str):
 # --- finance: batch export of decision letters -------------------------------------------------
 
 def _sessions() -> list[tuple[str, int]]:
-    return ops.decided_sessions(db.session)
+    """The selections with the files the user may read (a finance officer of one call sees its files only)."""
+    from app.models import FILE_READING_ROLES
+
+    return ops.decided_sessions(db.session, staff_call_ids(current_user, FILE_READING_ROLES))
 
 
 def _export_form() -> ExportForm:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -93,22 +93,24 @@ def files_of_session(session: Session, session_id: str) -> list[int]:
     return list(session.execute(stmt.order_by(Application.reference)).scalars().all())
 
 
-def decided_sessions(session: Session) -> list[tuple[str, int]]:
+def decided_sessions(session: Session, call_ids: set[int] | None = None) -> list[tuple[str, int]]:
     """Every selection with its number of decided files, latest first: the
     committee sessions with decisions, then the deliberation prefixes of the
-    files decided outside them."""
+    files decided outside them; with ``call_ids``, only the files of those
+    calls count (a selection without one is left out)."""
+    in_scope = Application.call_id.in_(call_ids) if call_ids is not None else true()
     on_agenda = select(AgendaItem.application_id).where(AgendaItem.decision.is_not(None))
     sessions = session.execute(
         select(CommitteeSession.id, CommitteeSession.held_at, func.count(Application.id))
         .join(AgendaItem, AgendaItem.session_id == CommitteeSession.id)
         .join(Application, Application.id == AgendaItem.application_id)
-        .where(AgendaItem.decision.is_not(None), Application.state.in_(DECIDED_STATES))
+        .where(AgendaItem.decision.is_not(None), Application.state.in_(DECIDED_STATES), in_scope)
         .group_by(CommitteeSession.id, CommitteeSession.held_at).order_by(CommitteeSession.held_at.desc())).all()
     selections: list[tuple[str, int]] = [(f"{SESSION_KEY}{sid}", n) for sid, _held, n in sessions]
     rows = session.execute(
         select(Application.deliberation_number).where(
             Application.deliberation_number.is_not(None), Application.state.in_(DECIDED_STATES),
-            Application.id.not_in(on_agenda))
+            Application.id.not_in(on_agenda), in_scope)
         .order_by(Application.decided_on.desc(), Application.deliberation_number.desc())).scalars().all()
     counts: dict[str, int] = {}
     for number in rows:
