@@ -76,9 +76,17 @@ def staff_call_ids(user: User, roles: tuple[str, ...]) -> set[int] | None:
     return {a.call_id for a in assignments if a.call_id is not None}
 
 
+def require_whole_plan(roles: tuple[str, ...]) -> None:
+    """403 unless the current user holds one of ``roles`` for every call: what binds every call (a cap,
+    a link between companies) is set by staff in charge of them all."""
+    if staff_call_ids(current_user, roles) is not None:
+        abort(403)
+
+
 __all__ = [
     "can_view_application",
     "organisation_ids",
+    "require_whole_plan",
     "role_required",
     "staff_call_ids",
     "visible_applications",

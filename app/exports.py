@@ -233,6 +233,14 @@ def xlsx_chunks(session: Session, kind: str, filters: Filters = Filters(), batch
     return spooled_chunks(lambda spool: write_xlsx(session, spool, kind, filters, batch))
 
 
+def table_chunks(extension: str, title: str, headers: list[str], rows: Iterable[list[Any]],
+                 formats: dict[int, str] | None = None) -> Iterator[str] | Iterator[bytes]:
+    """A table as CSV chunks or as a workbook's chunks (``formats``: the XLSX number format of a column)."""
+    if extension == "csv":
+        return table_csv_chunks(headers, rows)
+    return spooled_chunks(lambda spool: write_table_xlsx(spool, title, headers, rows, formats))
+
+
 def download(chunks: Iterator[str] | Iterator[bytes], extension: str, filename: str):
     """A streamed download of CSV chunks (a BOM first: spreadsheets then read the file as UTF-8) or
     XLSX chunks, run in the request's context."""

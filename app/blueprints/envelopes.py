@@ -18,7 +18,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.access import role_required, staff_call_ids
+from app.access import require_whole_plan, role_required
 from app.db_helpers import commit
 from app.errors import UserFacingError
 from app.extensions import db
@@ -32,12 +32,6 @@ bp = Blueprint("envelopes", __name__, url_prefix="/finances/enveloppes")
 
 ROLES = ("finance", "admin")
 EDITABLE = ("plan", "year", "axis", "call")
-
-
-def _require_whole_plan() -> None:
-    """A cap binds every call below it: only staff in charge of every call set one."""
-    if staff_call_ids(current_user, ROLES) is not None:
-        abort(403)
 
 
 @dataclass
@@ -78,7 +72,7 @@ def _envelopes(plan: Plan) -> list[Envelope]:
 @bp.get("/")
 @role_required(*ROLES)
 def index():
-    _require_whole_plan()
+    require_whole_plan(ROLES)
     plans = db.session.execute(select(Plan).order_by(Plan.start_year, Plan.id)).scalars().all()
     return render_template("finance/envelopes.html", sections=[(plan, _envelopes(plan)) for plan in plans])
 
@@ -113,7 +107,7 @@ def _open(envelope: Envelope) -> LedgerAccount:
 @role_required(*ROLES)
 def edit(account_key: str):
     key = account_key
-    _require_whole_plan()
+    require_whole_plan(ROLES)
     envelope = _envelope_or_404(key)
     form = EnvelopeForm(data={"limit": envelope.balance.limit_cents, "credits": envelope.credit_cents})
     if form.validate_on_submit():

@@ -16,7 +16,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from stdnum.fr import siren as siren_number
 
-from app.access import role_required, staff_call_ids
+from app.access import require_whole_plan, role_required
 from app.db_helpers import commit
 from app.extensions import db
 from app.forms.envelopes import RemoveLinkForm
@@ -26,12 +26,6 @@ from app.models import Organisation, UndertakingLink
 bp = Blueprint("undertakings", __name__, url_prefix="/finances/entreprises-liees")
 
 ROLES = ("finance", "admin")
-
-
-def _require_whole_plan() -> None:
-    if staff_call_ids(current_user, ROLES) is None:
-        return
-    abort(403)
 
 
 def _page(siren: str, form: RemoveLinkForm | None = None, failed_link: int | None = None, status: int = 200):
@@ -61,7 +55,7 @@ def _page(siren: str, form: RemoveLinkForm | None = None, failed_link: int | Non
 @bp.get("/")
 @role_required(*ROLES)
 def index():
-    _require_whole_plan()
+    require_whole_plan(ROLES)
     return _page(siren_number.compact(request.args.get("siren", "")[:40]))
 
 
@@ -70,7 +64,7 @@ def index():
 def remove(link_id: int):
     from app.ledger.undertakings import LinkRefused, remove_link
 
-    _require_whole_plan()
+    require_whole_plan(ROLES)
     link = db.session.get(UndertakingLink, link_id)
     if link is None:
         abort(404)

@@ -21,7 +21,6 @@ from app.operations import workspace as ops
 bp = Blueprint("workspace", __name__, url_prefix="/instruction/espace")
 
 
-
 @bp.get("/")
 @role_required(*ops.WORKSPACE_ROLES)
 def index():
@@ -34,7 +33,7 @@ def index():
         "workspace/index.html", page=page, filters=filters, calls=ops.calls_in_scope(db.session, current_user),
         instructors=ops.instructors(db.session, current_user), views=ops.saved_views(db.session, current_user),
         stages=sorted(stages), states=sorted(set().union(*stages.values())) if stages else [],
-        departments=GRAND_EST_DEPARTMENTS, sizes=[(s, _(ops.SIZE_LABELS[s])) for s in SIZE_CATEGORIES],
+        departments=GRAND_EST_DEPARTMENTS, sizes=[(s, str(ops.SIZE_LABELS[s])) for s in SIZE_CATEGORIES],
         sorts=ops.SORTS, page_sizes=ops.PAGE_SIZES, transitions=ops.transition_choices(db.session),
     )
 
@@ -51,14 +50,8 @@ def export(extension: str):
         for error in filters.errors:
             flash(error, "error")
         return redirect(url_for("workspace.index", **{k: v for k, v in request.args.items() if k in ops.FILTER_KEYS}))
-    rows = ops.export_rows(db.session, current_user, stmt)
-    headers = ops.export_headers()
-    if extension == "csv":
-        chunks = exports.table_csv_chunks(headers, rows)
-    else:
-        formats = {"money": exports.MONEY_FORMAT, "date": exports.DATE_FORMAT, "datetime": exports.DATETIME_FORMAT}
-        chunks = exports.spooled_chunks(lambda spool: exports.write_table_xlsx(
-            spool, _("Dossiers"), headers, rows, {i: formats[f] for i, f in ops.EXPORT_FORMATS.items()}))
+    chunks = exports.table_chunks(extension, _("Dossiers"), ops.export_headers(),
+                                  ops.export_rows(db.session, current_user, stmt), ops.EXPORT_FORMATS)
     return exports.download(chunks, extension, ops.export_filename(filters, extension))
 
 

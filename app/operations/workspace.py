@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session, aliased, contains_eager
 from app import audit
 from app.access import staff_call_ids
 from app.errors import UserFacingError
-from app.formatting import PARIS
+from app.exports import DATE_FORMAT, DATETIME_FORMAT, MONEY_FORMAT, euros, stream
+from app.formatting import PARIS, lazy
 from app.formatting import translate as _
 from app.models import (GRAND_EST_DEPARTMENTS, Annotation, Application, Call, EligibilityDecision, Membership,
                         Organisation, RoleAssignment, SavedView, User, WorkflowVersion)
@@ -307,8 +308,8 @@ def conflicted_ids(session: Session, user: User, applications: list[Application]
 
 # --- the list as a spreadsheet ---------------------------------------------------
 
-SIZE_LABELS = {"micro": "Microentreprise", "small": "Petite entreprise", "medium": "Moyenne entreprise",
-               "large": "Grande entreprise"}
+SIZE_LABELS = {"micro": lazy("Microentreprise"), "small": lazy("Petite entreprise"),
+               "medium": lazy("Moyenne entreprise"), "large": lazy("Grande entreprise")}
 EXPORT_BATCH = 1000
 
 
@@ -318,8 +319,8 @@ def export_headers() -> list[str]:
             _("Échéance"), _("Instructeur"), _("Conflit d'intérêts")]
 
 
-# columns of ``export_headers`` → spreadsheet number format
-EXPORT_FORMATS = {9: "money", 10: "money", 11: "datetime", 12: "date"}
+# columns of ``export_headers`` → their number format in the workbook
+EXPORT_FORMATS = {9: MONEY_FORMAT, 10: MONEY_FORMAT, 11: DATETIME_FORMAT, 12: DATE_FORMAT}
 
 
 def export_statement(session: Session, user: User, filters: Filters) -> Select:
@@ -340,11 +341,10 @@ def export_statement(session: Session, user: User, filters: Filters) -> Select:
 def export_rows(session: Session, user: User, stmt: Select, batch: int = EXPORT_BATCH):
     """The rows of ``export_statement`` as spreadsheet cells (amounts as ``Decimal`` euros, the deposit
     in Paris time), fetched ``batch`` at a time; the conflict marks of the list, three queries a batch."""
-    from app.exports import euros, stream
     from app.formatting import STATE_LABELS
 
     eligibility = {None: _("non décidé"), True: _("éligible"), False: _("non éligible")}
-    sizes = {key: _(label) for key, label in SIZE_LABELS.items()}
+    sizes = {key: str(label) for key, label in SIZE_LABELS.items()}
     states = {key: str(label) for key, label in STATE_LABELS.items()}
     yes = _("oui")
 
