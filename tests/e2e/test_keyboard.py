@@ -145,6 +145,9 @@ def test_every_section_of_the_pack_ia_form_is_filled_with_the_keyboard_alone(app
 
     # log in: the e-mail field has the focus, Tab to the password, Enter submits
     page.goto("/connexion")
+    # the browser moves the focus to the autofocus field once the page is rendered, which may come just after
+    # the load event: wait for it (a timeout fails the test), then check it
+    page.wait_for_function("() => document.activeElement && document.activeElement.name === 'email'", timeout=5000)
     assert focused(page)["name"] == "email"
     page.keyboard.type(APPLICANT)
     page.keyboard.press("Tab")
